@@ -1,0 +1,46 @@
+# Every target sets up what it needs: a fresh clone needs nothing but python3 and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= var/data
+SAMPLE ?= data/sample/ds1.csv
+PYTEST_ARGS ?=
+
+.PHONY: run train test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps record which extras are installed; editing pyproject.toml reinstalls.
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[serve,train]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.run-installed
+
+## run: set up .venv and train the bundled sample into $(DATA_DIR)
+run: $(VENV)/.run-installed
+	$(BIN)/recsys train --data-dir $(DATA_DIR) --dataset-url $(SAMPLE)
+
+## test: set up .venv with the dev extra, lint, run the whole suite
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+## bench: run the benchmarks, write bench/RESULTS.md
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

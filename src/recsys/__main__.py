@@ -1,0 +1,7 @@
+"""`python -m recsys` runs the CLI (tests and images use it without the console script)."""
+
+import sys
+
+from recsys.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""Every knob of recsys in one place.
+
+The environment (``RECSYS_*``) configures containers; the CLI flag of the same name
+overrides it for one run. Keeping both behind one pydantic-settings class means the
+manifests, the CLI and the docs can never disagree about a name or a default.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Defaults chosen with `make bench` on the default-size synthetic ds1 (see README, "Mining
+# parameters"): every song in at least 2% of playlists takes part in rules, training stays
+# well under 2 s, and pairs of liked songs can point at a third.
+DEFAULT_MIN_SUPPORT = 0.03
+DEFAULT_MIN_CONFIDENCE = 0.1
+DEFAULT_MAX_RULE_LENGTH = 3
+
+
+class WatchMode(StrEnum):
+    """How the API notices a new pointer."""
+
+    EVENTS = "events"
+    POLL = "poll"
+    AUTO = "auto"
+
+
+class Settings(BaseSettings):
+    """Configuration shared by every `recsys` command."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+
+    data_dir: Path = Field(Path("./var/data"), description="Shared model directory (the PVC).")
+    dataset_url: str | None = Field(
+        None, description="http(s)://, file:// URL or a path of the playlist CSV."
+    )
+    min_support: float = Field(DEFAULT_MIN_SUPPORT, gt=0, le=1)
+    min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
+    max_rule_length: int = Field(
+        DEFAULT_MAX_RULE_LENGTH,
+        ge=2,
+        le=4,
+        description="Most songs in one rule (antecedent + consequent).",
+    )
+    top_k: int = Field(10, ge=1, le=100)
+    watch: WatchMode = WatchMode.AUTO
+    poll_interval: float = Field(2.0, gt=0, le=3600)
+    keep_models: int = Field(5, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_dataset_bytes: int = Field(
+        512 * 1024 * 1024, gt=0, description="Downloads larger than this are refused."
+    )
+    http_timeout: float = Field(30.0, gt=0, description="Connect/read timeout for downloads.")
+
+    @field_validator("dataset_url")
+    @classmethod
+    def _empty_url_is_none(cls, value: str | None) -> str | None:
+        """An empty env var (common in manifests) means "not set", not "the path ''"."""
+        return value or None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with CLI values (those not None) taking precedence."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

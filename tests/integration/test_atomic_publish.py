@@ -1,0 +1,82 @@
+"""SIGKILL `recsys train` while it publishes: readers only ever see a whole model."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from recsys.artifact import MODELS_DIR, POINTER_NAME, TEMP_MARK, load_current, read_pointer
+from tests.conftest import SAMPLE_DS1, recsys_env, run_recsys
+
+KILLS = 24
+
+
+def wait_for_publish_start(
+    process: subprocess.Popen, models: Path, leftovers: set[str], deadline: float
+) -> bool:
+    """Poll until a new temp artifact appears (the trainer is publishing) or it exits."""
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(TEMP_MARK in name and name not in leftovers for name in os.listdir(models)):
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def test_sigkill_during_publish_never_exposes_a_partial_model(data_dir: Path) -> None:
+    first = run_recsys("train", "--dataset-url", str(SAMPLE_DS1), data_dir=data_dir)
+    assert first.returncode == 0, first.stderr
+    models = data_dir / MODELS_DIR
+    rng = random.Random(1234)
+    outcomes = {"old": 0, "new": 0}
+    killed_while_publishing = 0
+    for _ in range(KILLS):
+        before = read_pointer(data_dir)
+        leftovers = set(os.listdir(models))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "recsys",
+                "train",
+                "--dataset-url",
+                str(SAMPLE_DS1),
+                "--force",
+                "--keep-models",
+                "100",
+            ],
+            env=recsys_env(data_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        publishing = wait_for_publish_start(process, models, leftovers, time.monotonic() + 60)
+        time.sleep(rng.uniform(0, 0.01))
+        killed_while_publishing += publishing and process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+        pointer, model = load_current(data_dir)  # verifies the sha256 of the named file
+        assert model.model_id == pointer.model_id
+        outcomes["old" if pointer == before else "new"] += 1
+        visible = [name for name in os.listdir(models) if not name.startswith(".")]
+        assert all(name.endswith(".rsm") for name in visible)
+        assert not (data_dir / POINTER_NAME).is_symlink()
+
+    assert killed_while_publishing >= KILLS // 2, (killed_while_publishing, outcomes)
+    assert outcomes["old"] >= 1, outcomes
+    print(f"{KILLS} kills, {killed_while_publishing} mid-publish, pointer after kill: {outcomes}")
+
+    # The next complete run removes whatever temp files the killed runs left behind.
+    done = run_recsys("train", "--dataset-url", str(SAMPLE_DS1), "--force", data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    leftovers = [
+        path.name
+        for folder in (data_dir, models)
+        for path in folder.iterdir()
+        if TEMP_MARK in path.name
+    ]
+    assert leftovers == []

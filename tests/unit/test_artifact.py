@@ -1,0 +1,143 @@
+"""The model format: round trips, strict verification, the antecedent key order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from array import array
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recsys.artifact import (
+    ARRAY_TYPES,
+    MAX_SONGS,
+    ModelError,
+    decode_antecedent,
+    decode_model,
+    encode_antecedent,
+    encode_model,
+    first_item_floor,
+    parse_pointer,
+)
+
+antecedents = st.lists(
+    st.integers(min_value=0, max_value=MAX_SONGS), min_size=1, max_size=3, unique=True
+).map(lambda items: tuple(sorted(items)))
+
+
+@given(antecedents)
+def test_antecedent_keys_round_trip(items: tuple[int, ...]) -> None:
+    assert decode_antecedent(encode_antecedent(items)) == items
+    key = encode_antecedent(items)
+    assert first_item_floor(items[0]) <= key < first_item_floor(items[0] + 1)
+
+
+@given(antecedents, antecedents)
+def test_key_order_is_lexicographic(left: tuple[int, ...], right: tuple[int, ...]) -> None:
+    assert (encode_antecedent(left) < encode_antecedent(right)) == (left < right)
+
+
+def tiny_model() -> bytes:
+    header = {
+        "format": "recsys-model",
+        "format_version": 1,
+        "model_id": "m1",
+        "model_date": "2026-01-01T00:00:00+00:00",
+        "fingerprint": "f",
+        "params": {"min_support": 0.1, "min_confidence": 0.1, "max_rule_length": 2},
+        "vocabulary": ["a", "b"],
+    }
+    columns = {
+        "counts": [2, 1],
+        "antecedent_keys": [encode_antecedent((0,))],
+        "group_offsets": [0, 1],
+        "consequents": [1],
+        "confidence": [0.5],
+        "lift": [1.0],
+        "support": [0.5],
+    }
+    arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
+    return encode_model(header, arrays)
+
+
+def test_round_trip_and_checksum() -> None:
+    data = tiny_model()
+    model = decode_model(data, hashlib.sha256(data).hexdigest())
+    assert model.vocabulary == ["a", "b"]
+    assert list(model.arrays["consequents"]) == [1]
+    assert model.arrays["confidence"][0] == 0.5
+
+
+def with_header(data: bytes, **changes: object) -> bytes:
+    length = int.from_bytes(data[8:16], "little")
+    header = json.loads(data[16 : 16 + length])
+    header.update(changes)
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    assert len(encoded) <= length
+    return data[:16] + encoded.ljust(length) + data[16 + length :]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[: len(data) // 2], "truncated"),
+        (lambda data: data[:10], "bad magic"),
+        (lambda data: b"\x93NUMPY garbage" * 20, "bad magic"),
+        (lambda data: pickle.dumps({"rules": []}), "bad magic"),
+        (lambda data: with_header(data, format_version=7), "unsupported model format version 7"),
+        (lambda data: with_header(data, format="other"), "does not describe a recsys model"),
+        (lambda data: with_header(data, vocabulary=["a"]), "vocabulary does not match"),
+        (lambda data: data[:16] + b"{" * (len(data) - 16), "not valid JSON"),
+    ],
+)
+def test_damaged_models_are_refused(damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ModelError, match=message):
+        decode_model(damage(tiny_model()))
+
+
+def test_checksum_mismatch_is_refused() -> None:
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        decode_model(tiny_model(), "0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"[]", "lacks one of"),
+        (
+            json.dumps(
+                {
+                    "model_id": "x",
+                    "file": "../../etc/passwd",
+                    "sha256": "0",
+                    "model_date": "d",
+                    "fingerprint": "f",
+                }
+            ).encode(),
+            "outside models/",
+        ),
+    ],
+)
+def test_bad_pointers_are_refused(raw: bytes, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        parse_pointer(raw)
+
+
+def test_pointer_names_a_file_in_models(tmp_path: Path) -> None:
+    pointer = parse_pointer(
+        json.dumps(
+            {
+                "model_id": "m",
+                "file": "models/m.rsm",
+                "sha256": "0",
+                "model_date": "d",
+                "fingerprint": "f",
+            }
+        ).encode()
+    )
+    assert pointer.model_path(tmp_path) == tmp_path / "models" / "m.rsm"

@@ -1,0 +1,115 @@
+"""Mining is exact: brute-force counts and efficient-apriori on raw strings agree with it."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from itertools import combinations
+
+import polars as pl
+from efficient_apriori import apriori
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsys.artifact import decode_antecedent
+from recsys.dataset import clean_pairs
+from recsys.mining import MiningParams, RuleSet, mine, minimum_count
+
+SONGS = [f"song {letter}" for letter in "abcdefghij"]
+
+
+def expand(rules: RuleSet) -> dict[tuple[frozenset[str], str], tuple[float, float, float]]:
+    """(antecedent names, consequent name) -> (support, confidence, lift)."""
+    names = rules.vocabulary
+    out = {}
+    for rule, consequent in enumerate(rules.consequents):
+        group = bisect_right(rules.group_offsets, rule) - 1
+        antecedent = decode_antecedent(rules.antecedent_keys[group])
+        key = (frozenset(names[song] for song in antecedent), names[consequent])
+        out[key] = (rules.support[rule], rules.confidence[rule], rules.lift[rule])
+    return out
+
+
+def mine_baskets(baskets: list[set[str]], params: MiningParams) -> RuleSet:
+    rows = [(str(pid), song) for pid, basket in enumerate(baskets) for song in sorted(basket)]
+    frame = pl.DataFrame(rows, schema=["pid", "track_name"], orient="row")
+    return mine(clean_pairs(frame), params)
+
+
+baskets_strategy = st.lists(
+    st.sets(st.sampled_from(SONGS), min_size=1, max_size=8), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    baskets=baskets_strategy,
+    min_support=st.sampled_from([0.05, 0.1, 0.2, 1 / 3, 0.5, 0.7]),
+    min_confidence=st.sampled_from([0.0, 0.1, 0.5, 0.8, 1.0]),
+    max_length=st.integers(min_value=2, max_value=4),
+)
+def test_rules_match_brute_force_and_efficient_apriori(
+    baskets: list[set[str]], min_support: float, min_confidence: float, max_length: int
+) -> None:
+    rules = expand(mine_baskets(baskets, MiningParams(min_support, min_confidence, max_length)))
+    total = len(baskets)
+
+    def count(items: frozenset[str]) -> int:
+        return sum(1 for basket in baskets if items <= basket)
+
+    for (antecedent, consequent), (support, confidence, lift) in rules.items():
+        full = antecedent | {consequent}
+        assert support == count(full) / total
+        assert confidence == count(full) / count(antecedent)
+        assert lift == confidence / (count(frozenset([consequent])) / total)
+        assert support >= min_support
+        assert confidence >= min_confidence
+
+    # Brute force over every possible rule: nothing that qualifies is missing.
+    vocabulary = sorted(set().union(*baskets))
+    for size in range(2, max_length + 1):
+        for itemset in combinations(vocabulary, size):
+            full = frozenset(itemset)
+            if count(full) / total < min_support:
+                continue
+            for consequent in itemset:
+                antecedent = full - {consequent}
+                if count(full) / count(antecedent) >= min_confidence:
+                    assert (antecedent, consequent) in rules
+
+    _, reference = apriori(
+        [tuple(basket) for basket in baskets],
+        min_support=min_support,
+        min_confidence=min_confidence,
+        max_length=max_length,
+    )
+    expected = {
+        (frozenset(rule.lhs), rule.rhs[0]): (rule.support, rule.confidence)
+        for rule in reference
+        if len(rule.rhs) == 1
+    }
+    assert set(expected) == set(rules)
+    for key, (support, confidence) in expected.items():
+        assert rules[key][0] == support
+        assert rules[key][1] == confidence
+
+
+@given(
+    support=st.floats(min_value=1e-4, max_value=1.0),
+    playlists=st.integers(min_value=1, max_value=100_000),
+)
+def test_minimum_count_is_the_threshold_efficient_apriori_applies(
+    support: float, playlists: int
+) -> None:
+    count = minimum_count(support, playlists)
+    assert count / playlists >= support or count == playlists
+    if count > 1:
+        assert (count - 1) / playlists < support
+
+
+def test_songs_are_ranked_by_popularity_and_keep_their_spelling() -> None:
+    baskets = [{"Hey Jude", "Let It Be"}, {"Hey Jude"}, {"Hey Jude", "Yesterday"}]
+    rules = mine_baskets(baskets, MiningParams(0.5, 0.1, 3))
+    assert rules.vocabulary[0] == "Hey Jude"
+    assert rules.counts[0] == 3
+    assert rules.frequent_songs == 1  # only Hey Jude is in at least half the playlists
+    assert rules.rule_count == 0
