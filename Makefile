@@ -41,6 +41,7 @@ format: $(VENV)/.dev-installed
 
 ## bench: run the benchmarks, write bench/RESULTS.md
 bench: $(VENV)/.dev-installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:
