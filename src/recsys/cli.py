@@ -176,6 +176,18 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from recsys.demo import FAST, NORMAL, run_demo, summary_table, to_json
+
+    summary = run_demo(args.out, FAST if args.fast else NORMAL, _stderr)
+    if args.json:
+        _stderr(summary_table(summary))
+        _print_json(to_json(summary))
+    else:
+        print(summary_table(summary), flush=True)
+    return 0
+
+
 def _try_it(settings: Settings) -> str:
     """A ready-to-paste curl, with songs of the current model when there is one."""
     from recsys.artifact import ModelError, read_header, read_pointer
@@ -393,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--songs", type=int, default=6000, help="catalogue size")
     synth.add_argument("--mean-length", type=float, default=100.0, help="mean playlist length")
     synth.add_argument("--seed", type=int, default=0, help="same seed, same files")
+
+    demo = command(
+        "demo",
+        cmd_demo,
+        "Play the whole story locally: train, serve, dataset change, refresh, rollback.",
+        "  recsys demo                 # about a minute; leaves probe.csv and probe.png\n"
+        "  recsys demo --fast --json   # shorter waits, summary as JSON (CI)",
+    )
+    demo.add_argument("--out", type=Path, default=Path("var/demo"), help="output folder")
+    demo.add_argument("--fast", action="store_true", help="shorter waits")
+    demo.add_argument("--json", action="store_true", help="summary as JSON on the last line")
 
     models = command(
         "models",

@@ -236,10 +236,11 @@ def plot(timeline: Timeline, path: Path, title: str) -> None:
     for change in timeline.summary.changes:
         axes.axvline(change.at_seconds, color="green", linestyle="--")
         axes.annotate(
-            f"model {change.model_date[:19]}",
-            (change.at_seconds, 0),
+            f" model {change.model_date[:19]}",
+            (change.at_seconds, 0.98),
+            xycoords=axes.get_xaxis_transform(),
             rotation=90,
-            va="bottom",
+            va="top",
             fontsize=7,
         )
     axes.set_xlabel("seconds since the probe started")
