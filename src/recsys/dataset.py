@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -188,22 +189,31 @@ class Playlists:
 
 
 def load_playlists(path: Path) -> Playlists:
-    """Read and validate a playlist CSV; raise DatasetError with a one-line reason."""
+    """Read and validate a playlist CSV; raise DatasetError with a one-line reason.
+
+    The header is read first, then only the two columns we need: other columns are
+    still parsed (a ragged row is still an error) but never held in memory.
+    """
     _reject_binary(path)
+    header = _read_csv(path, n_rows=0).columns
+    names = {name.strip(): name for name in header}
+    missing = [column for column in REQUIRED_COLUMNS if column not in names]
+    if missing:
+        shown = ", ".join(names) or "none"
+        raise DatasetError(f"dataset has no column '{missing[0]}' (columns: {shown})")
+    frame = _read_csv(path, columns=[names[column] for column in REQUIRED_COLUMNS])
+    if frame.height == 0:
+        raise DatasetError("dataset has a header but no rows")
+    return clean_pairs(frame.rename({names[column]: column for column in REQUIRED_COLUMNS}))
+
+
+def _read_csv(path: Path, **options: Any) -> pl.DataFrame:
     try:
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+        return pl.read_csv(path, infer_schema=False, encoding="utf8", **options)
     except pl.exceptions.NoDataError:
         raise DatasetError("dataset is empty (no header, no rows)") from None
     except pl.exceptions.ComputeError as error:
         raise DatasetError(_explain_parse_error(path, error)) from None
-    frame = frame.rename({name: name.strip() for name in frame.columns})
-    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
-    if missing:
-        shown = ", ".join(frame.columns) or "none"
-        raise DatasetError(f"dataset has no column '{missing[0]}' (columns: {shown})")
-    if frame.height == 0:
-        raise DatasetError("dataset has a header but no rows")
-    return clean_pairs(frame.select("pid", "track_name"))
 
 
 def clean_pairs(frame: pl.DataFrame) -> Playlists:
