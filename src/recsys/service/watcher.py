@@ -192,9 +192,10 @@ class ModelWatcher:
 
     async def _watch_loop(self) -> None:
         data_dir = self.loader.data_dir
-        while not data_dir.is_dir():  # a volume not mounted yet is waited for, not fatal
-            log.warning("data directory %s does not exist yet; waiting", data_dir)
-            await asyncio.sleep(self.settings.poll_interval)
+        if not data_dir.is_dir():  # a volume not mounted yet is waited for, not fatal
+            log.warning("data directory %s does not exist yet; waiting for it", data_dir)
+            while not data_dir.is_dir():
+                await asyncio.sleep(self.settings.poll_interval)
         self._check.set()
         polling = {WatchMode.EVENTS: False, WatchMode.POLL: True, WatchMode.AUTO: None}
         async for _ in awatch(
