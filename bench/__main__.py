@@ -7,7 +7,7 @@ import sys
 
 from bench.common import RESULTS, write_section
 
-BENCHMARKS = ["train", "serve", "swap"]
+BENCHMARKS = ["train", "serve", "swap", "quality"]
 
 
 def main() -> None:

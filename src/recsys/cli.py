@@ -226,6 +226,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=not args.no_access_log,
         timeout_graceful_shutdown=30,
     )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from recsys.evaluate import EvaluateOptions, evaluate, table
+
+    options = EvaluateOptions(
+        test_fraction=args.test_fraction, seeds=args.seeds, k=args.k, seed=args.seed
+    )
+    result = evaluate(settings_from(args), args.dataset, options, report=_stderr)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(table(result), flush=True)
     return 0
 
 
@@ -393,6 +406,49 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--poll-interval", type=float, help="seconds (RECSYS_POLL_INTERVAL)")
     serve.add_argument("--top-k", type=int, help="songs per answer by default (RECSYS_TOP_K)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    evaluate = command(
+        "evaluate",
+        cmd_evaluate,
+        "Measure recommendation quality offline against popularity and random baselines.",
+        "  recsys evaluate data/sample/ds1.csv\n"
+        "  recsys evaluate var/synth/ds1.csv --seeds 10 --k 20 --json\n"
+        "  recsys evaluate ds1.csv --min-support 0.02 --max-rule-length 2 --seed 3\n"
+        "\n"
+        "Playlists are split by pid (a hash of --seed and the pid chooses the test share).\n"
+        "The model is trained on the rest exactly as `train` would, without publishing.\n"
+        "Each test playlist sends --seeds of its songs, a random choice seeded by --seed and\n"
+        "the pid (not the first ones in file order), and keeps the rest hidden; playlists\n"
+        "with no more than --seeds songs are skipped. Scored per answer of --k songs:\n"
+        "  hit@k     1 if any of the k songs is hidden, else 0\n"
+        "  prec@k    hidden songs among the k, divided by k\n"
+        "  recall@k  hidden songs among the k, divided by the number hidden\n"
+        "  ndcg@k    binary-relevance NDCG; the ideal ranks min(k, hidden) hits first\n"
+        "  r-prec    hidden songs among the first |hidden| recommended, divided by |hidden|\n"
+        "  cover     distinct songs in all answers / songs of the train split\n"
+        "  fill      share of answers the index completed with popular songs\n"
+        "Baselines: `popularity` (most popular songs not sent) and `random` (seeded).\n"
+        "--json prints one object: a key per method (rules, popularity, random) holding\n"
+        "hit_rate, precision, recall, ndcg, r_precision, coverage, fill_share; plus k,\n"
+        "seeds, test_playlists and the run's details.",
+    )
+    evaluate.add_argument("dataset", metavar="DATASET", help="CSV path, file:// or http(s):// URL")
+    evaluate.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        help="share of playlists held out (default 0.1)",
+    )
+    evaluate.add_argument(
+        "--seeds", type=int, default=5, help="songs sent per test playlist (default 5)"
+    )
+    evaluate.add_argument("--k", type=int, default=10, help="songs per answer scored (default 10)")
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="seeds the split, the seed songs and random baseline"
+    )
+    evaluate.add_argument("--min-support", type=float, help="RECSYS_MIN_SUPPORT")
+    evaluate.add_argument("--min-confidence", type=float, help="RECSYS_MIN_CONFIDENCE")
+    evaluate.add_argument("--max-rule-length", type=int, help="RECSYS_MAX_RULE_LENGTH (2-4)")
+    evaluate.add_argument("--json", action="store_true", help="print only the result as JSON")
 
     synth = command(
         "synth",
