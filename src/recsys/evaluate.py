@@ -196,8 +196,7 @@ def build_model(
         rule_set,
         params,
         model_id=new_model_id(digest),
-        url=url,
-        snapshot=snapshot,
+        dataset={"url": url, "sha256": snapshot.sha256, "bytes": snapshot.size},
         digest=digest,
     )
     content = encode_rules(rule_set, header)

@@ -84,16 +84,9 @@ def test_probe_measures_an_outage(
     server.kill()
     killed = time.monotonic()
     time.sleep(2.0)
-    server.start()
-    back = None
-    deadline = time.monotonic() + 30
-    while back is None and time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=0.5).status_code == 200:
-                back = time.monotonic()
-        except httpx.HTTPError:
-            time.sleep(0.01)
-    assert back is not None
+    server.start()  # returns within 10 ms of the first answer, model loaded at startup
+    back = time.monotonic()
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
     real = back - killed
     summary, log = finish(probe)
     assert summary["failures"] > 0
