@@ -21,9 +21,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.run-installed
 
-## run: set up .venv and train the bundled sample into $(DATA_DIR)
+## run: set up .venv, train the bundled sample into $(DATA_DIR) (if it changed), serve it
 run: $(VENV)/.run-installed
 	$(BIN)/recsys train --data-dir $(DATA_DIR) --dataset-url $(SAMPLE)
+	$(BIN)/recsys serve --data-dir $(DATA_DIR)
 
 ## test: set up .venv with the dev extra, lint, run the whole suite
 test: $(VENV)/.dev-installed
@@ -40,6 +41,7 @@ format: $(VENV)/.dev-installed
 
 ## bench: run the benchmarks, write bench/RESULTS.md
 bench: $(VENV)/.dev-installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:

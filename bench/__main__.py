@@ -7,7 +7,7 @@ import sys
 
 from bench.common import RESULTS, write_section
 
-BENCHMARKS = ["train"]
+BENCHMARKS = ["train", "serve", "swap"]
 
 
 def main() -> None:

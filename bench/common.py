@@ -93,3 +93,93 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, bodies: list[bytes], *, connections: int = 32, seconds: int = 10) -> WrkResult:
+    """POST `bodies` round-robin to `url` with wrk pinned to CPU 1 (servers run on CPU 0)."""
+    script = OUT / "wrk-bodies.lua"
+    OUT.mkdir(parents=True, exist_ok=True)
+    quoted = ",\n".join("[==[" + body.decode() + "]==]" for body in bodies)
+    script.write_text(
+        "local bodies = {\n" + quoted + "\n}\nlocal requests = {}\n"
+        "init = function(args)\n  for i, body in ipairs(bodies) do\n"
+        '    requests[i] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)\n'
+        "  end\nend\nlocal n = 0\n"
+        "request = function()\n  n = n % #requests + 1\n  return requests[n]\nend\n"
+    )
+    done = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_wrk(done.stdout)
+
+
+def parse_wrk(output: str) -> WrkResult:
+    def millis(text: str) -> float:
+        units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+        for unit in ("us", "ms", "s"):
+            if text.endswith(unit):
+                return float(text[: -len(unit)]) * units[unit]
+        return float(text)
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = millis(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = millis(re.search(r"\s99%\s+(\S+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    count = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        count += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return WrkResult(rps, p50, p99, count)

@@ -14,7 +14,10 @@ Arrays (typecodes of Python's `array` module, little-endian):
     antecedent_keys[G]  q  sorted; each packs a sorted antecedent (see encode_antecedent)
     group_offsets[G+1]  q  rules of group g are [group_offsets[g], group_offsets[g+1])
     consequents[R]      i  song id recommended by each rule (int32)
-    confidence[R], lift[R], support[R]   d  rules sorted best first within their group
+    confidence[R], lift[R], support[R]   d
+    rank[R]             i  position of the rule when all rules are sorted best first
+                           (confidence, lift, support desc, then song id); within a
+                           group, rules are sorted by rank
 
 Publishing: the artifact is written under a hidden temp name, fsynced and renamed into
 `models/`; only then is `current.json` replaced (temp, fsync, os.replace, fsync of the
@@ -60,6 +63,7 @@ ARRAY_TYPES = {
     "consequents": "i",
     "confidence": "d",
     "lift": "d",
+    "rank": "i",
     "support": "d",
 }
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -217,7 +221,7 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None
     rule_length = params.get("max_rule_length") if isinstance(params, dict) else None
     if not isinstance(rule_length, int) or not 2 <= rule_length <= MAX_ANTECEDENT + 1:
         raise ModelError("model header lacks a valid params.max_rule_length")
-    if any(len(arrays[name]) != rules for name in ("confidence", "lift", "support")):
+    if any(len(arrays[name]) != rules for name in ("confidence", "lift", "support", "rank")):
         raise ModelError("model rule columns have different lengths")
     if rules and not (min(arrays["consequents"]) >= 0 and max(arrays["consequents"]) < songs):
         raise ModelError("model rules name songs outside its vocabulary")

@@ -5,7 +5,8 @@ search over the sorted antecedent keys, so building it costs one dict over the v
 and a request costs a few look-ups per liked song, never a scan of the rule list.
 
 Scoring: a candidate song takes the best rule that recommends it, compared by confidence,
-then lift, then support; equal scores go to the more popular song. Songs the user sent are
+then lift, then support; equal scores go to the more popular song. The trainer stores
+that order as each rule's `rank`, so serving compares small integers only. Songs the user sent are
 never recommended. When the rules give fewer than k songs, the most popular songs the user
 did not send fill the rest (`filled` says how many).
 """
@@ -30,6 +31,8 @@ from recsys.artifact import (
 )
 
 _SPACES = re.compile(r"\s+")
+# Below this many combinations, looking each up beats even measuring the alternative.
+_LOOKUPS_WITHOUT_A_SECOND_THOUGHT = 64
 
 
 def normalize_song_name(name: str) -> str:
@@ -61,9 +64,7 @@ class RuleIndex:
         self._keys = arrays["antecedent_keys"]
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
-        self._confidence = arrays["confidence"]
-        self._lift = arrays["lift"]
-        self._support = arrays["support"]
+        self._rank = arrays["rank"]
         self._max_antecedent = min(MAX_ANTECEDENT, self.header["params"]["max_rule_length"] - 1)
 
     @property
@@ -89,60 +90,72 @@ class RuleIndex:
     def recommend(self, songs: list[str], k: int) -> Recommendation:
         """Top `k` songs for someone who likes `songs`."""
         known, unknown = self.song_ids(songs)
-        liked = set(known)
-        best: dict[int, tuple[float, float, float]] = {}
-        for group in self._matching_groups(sorted(liked)):
-            taken = 0
-            for rule in range(self._offsets[group], self._offsets[group + 1]):
-                song = self._consequents[rule]
-                if song in liked:
-                    continue
-                score = (self._confidence[rule], self._lift[rule], self._support[rule])
-                if score > best.get(song, (-1.0, -1.0, -1.0)):
-                    best[song] = score
-                taken += 1
-                if taken >= k:  # later rules of a sorted group cannot enter the top k
-                    break
-        top = heapq.nsmallest(k, best, key=lambda song: (_negated(best[song]), song))
+        taken = set(known)
+        top = self._best_consequents(self._matching_groups(sorted(taken)), taken, k)
         filled = 0
-        if len(top) < k:
-            chosen = liked.union(top)
-            for song in range(len(self._names)):
-                if len(top) >= k:
-                    break
-                if song not in chosen:
-                    top.append(song)
-                    filled += 1
+        song = 0
+        while len(top) < k and song < len(self._names):
+            if song not in taken:
+                top.append(song)
+                taken.add(song)
+                filled += 1
+            song += 1
         return Recommendation(
             songs=[self._names[song] for song in top], unknown_songs=unknown, filled=filled
         )
 
+    def _best_consequents(self, groups: list[int], taken: set[int], k: int) -> list[int]:
+        """Merge the matched groups' rules, best rank first, until k new songs are found.
+
+        Each group is sorted by rank, so the first time a song comes out of the merge is
+        its best rule: the merge stops after k new songs plus the few duplicates and liked
+        songs it skips. `taken` gains the songs chosen.
+        """
+        ranks, consequents, offsets = self._rank, self._consequents, self._offsets
+        heap = [(ranks[offsets[g]], offsets[g], offsets[g + 1]) for g in groups]
+        heapq.heapify(heap)
+        chosen: list[int] = []
+        while heap and len(chosen) < k:
+            _, rule, end = heap[0]
+            song = consequents[rule]
+            if song not in taken:
+                taken.add(song)
+                chosen.append(song)
+            rule += 1
+            if rule < end:
+                heapq.heapreplace(heap, (ranks[rule], rule, end))
+            else:
+                heapq.heappop(heap)
+        return chosen
+
     def _matching_groups(self, liked: list[int]) -> list[int]:
         """Groups whose antecedent is a subset of `liked` (sorted ids).
 
-        Two exact strategies; the cheaper one for this request runs: look up every
-        combination of liked songs, or walk the key ranges of antecedents starting with a
-        liked song and test each. Few liked songs favour the first, many the second.
+        Two exact strategies: look up every combination of liked songs (cheap for the few
+        songs people usually send), or, when there are many, walk the key ranges of the
+        antecedents that start with a liked song and test each.
         """
-        if not liked or not self._keys:
+        keys = self._keys
+        if not liked or not keys:
             return []
-        ranges = [self._first_item_range(song) for song in liked]
-        walk_cost = sum(end - start for start, end in ranges)
         lookup_cost = sum(comb(len(liked), size) for size in range(1, self._max_antecedent + 1))
-        if walk_cost <= lookup_cost:
-            members = set(liked)
-            return [
-                group
-                for start, end in ranges
-                for group in range(start, end)
-                if members.issuperset(decode_antecedent(self._keys[group]))
-            ]
+        if lookup_cost > _LOOKUPS_WITHOUT_A_SECOND_THOUGHT:
+            ranges = [self._first_item_range(song) for song in liked]
+            if sum(end - start for start, end in ranges) < lookup_cost:
+                members = set(liked)
+                return [
+                    group
+                    for start, end in ranges
+                    for group in range(start, end)
+                    if members.issuperset(decode_antecedent(keys[group]))
+                ]
         groups = []
+        count = len(keys)
         for size in range(1, self._max_antecedent + 1):
             for antecedent in combinations(liked, size):
                 key = encode_antecedent(antecedent)
-                group = bisect_left(self._keys, key)
-                if group < len(self._keys) and self._keys[group] == key:
+                group = bisect_left(keys, key)
+                if group < count and keys[group] == key:
                     groups.append(group)
         return groups
 
@@ -151,7 +164,3 @@ class RuleIndex:
             bisect_left(self._keys, first_item_floor(song)),
             bisect_left(self._keys, first_item_floor(song + 1)),
         )
-
-
-def _negated(score: tuple[float, float, float]) -> tuple[float, float, float]:
-    return (-score[0], -score[1], -score[2])

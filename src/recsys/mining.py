@@ -53,6 +53,7 @@ class RuleSet:
     support: list[float]
     confidence: list[float]
     lift: list[float]
+    rank: list[int]
 
     @property
     def rule_count(self) -> int:
@@ -213,9 +214,16 @@ def mine(playlists: Playlists, params: MiningParams) -> RuleSet:
             "confidence": pl.Series(confidence, dtype=pl.Float64),
             "lift": pl.Series(lift, dtype=pl.Float64),
         }
-    ).sort(
-        ["antecedent", "confidence", "lift", "support", "consequent"],
-        descending=[False, True, True, True, False],
+    )
+    # A rule's rank orders all rules by how good a recommendation they make: confidence,
+    # then lift, then support, then the more popular song. Serving compares ranks only.
+    rules = (
+        rules.sort(
+            ["confidence", "lift", "support", "consequent"],
+            descending=[True, True, True, False],
+        )
+        .with_row_index("rank")
+        .sort(["antecedent", "rank"])
     )
     groups = rules.group_by("antecedent", maintain_order=True).len()
     offsets = [0, *groups["len"].cum_sum().to_list()]
@@ -232,4 +240,5 @@ def mine(playlists: Playlists, params: MiningParams) -> RuleSet:
         support=rules["support"].to_list(),
         confidence=rules["confidence"].to_list(),
         lift=rules["lift"].to_list(),
+        rank=rules["rank"].to_list(),
     )

@@ -86,14 +86,9 @@ def current_fingerprint(data_dir: Path) -> tuple[str, str] | None:
 
 
 def build_header(
-    rules: RuleSet,
-    params: MiningParams,
-    *,
-    model_id: str,
-    url: str,
-    snapshot: Snapshot,
-    digest: str,
+    rules: RuleSet, params: MiningParams, *, model_id: str, dataset: dict[str, Any], digest: str
 ) -> dict[str, Any]:
+    """The model file's self-description; `dataset` holds its url, sha256 and bytes."""
     trained = datetime.now(UTC)
     return {
         "format": FORMAT_NAME,
@@ -102,7 +97,7 @@ def build_header(
         "model_date": trained.isoformat(timespec="microseconds"),
         "trainer_version": __version__,
         "fingerprint": digest,
-        "dataset": {"url": url, "sha256": snapshot.sha256, "bytes": snapshot.size},
+        "dataset": dataset,
         "params": asdict(params),
         "stats": {
             "playlists": rules.playlists,
@@ -124,6 +119,7 @@ def encode_rules(rules: RuleSet, header: dict[str, Any]) -> bytes:
         "consequents": rules.consequents,
         "confidence": rules.confidence,
         "lift": rules.lift,
+        "rank": rules.rank,
         "support": rules.support,
     }
     arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
@@ -135,6 +131,25 @@ def new_model_id(digest: str) -> str:
     now = datetime.now(UTC)
     salt = hashlib.sha256(f"{digest}{time.time_ns()}".encode()).hexdigest()[:8]
     return f"{now:%Y%m%dT%H%M%S%fZ}-{salt}"
+
+
+def publish_rules(
+    data_dir: Path,
+    rules: RuleSet,
+    params: MiningParams,
+    *,
+    dataset: dict[str, Any],
+    digest: str,
+    keep: int,
+) -> tuple[Path, dict[str, Any], int]:
+    """Encode and atomically publish a rule set; return its path, header and size."""
+    model_id = new_model_id(digest)
+    header = build_header(rules, params, model_id=model_id, dataset=dataset, digest=digest)
+    content = encode_rules(rules, header)
+    with publish_lock(data_dir):
+        remove_stale_temps(data_dir)
+        path = publish(data_dir, model_id, content, pointer_for(model_id, content, header), keep)
+    return path, header, len(content)
 
 
 def train_snapshot(
@@ -169,25 +184,19 @@ def train_snapshot(
     )
 
     mark = time.perf_counter()
-    model_id = new_model_id(digest)
-    header = build_header(
-        rules, params, model_id=model_id, url=url, snapshot=snapshot, digest=digest
+    path, header, size = publish_rules(
+        settings.data_dir,
+        rules,
+        params,
+        dataset={"url": url, "sha256": snapshot.sha256, "bytes": snapshot.size},
+        digest=digest,
+        keep=settings.keep_models,
     )
-    content = encode_rules(rules, header)
-    with publish_lock(settings.data_dir):
-        remove_stale_temps(settings.data_dir)
-        path = publish(
-            settings.data_dir,
-            model_id,
-            content,
-            pointer_for(model_id, content, header),
-            settings.keep_models,
-        )
     stages["publish"] = time.perf_counter() - mark
-    report(f"publish  {stages['publish']:6.2f} s  {path} ({len(content)} bytes)")
+    report(f"publish  {stages['publish']:6.2f} s  {path} ({size} bytes)")
     return TrainResult(
         status="published",
-        model_id=model_id,
+        model_id=header["model_id"],
         playlists=rules.playlists,
         songs=len(rules.vocabulary),
         itemsets=rules.itemsets,

@@ -59,6 +59,7 @@ def tiny_model() -> bytes:
         "confidence": [0.5],
         "lift": [1.0],
         "support": [0.5],
+        "rank": [0],
     }
     arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
     return encode_model(header, arrays)

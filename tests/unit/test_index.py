@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from array import array
 
 import pytest
@@ -19,33 +20,45 @@ RULES = {  # antecedent -> [(consequent, confidence, lift, support)], best first
 }
 
 
-def build(rules: dict = RULES, max_rule_length: int = 3) -> RuleIndex:
-    keys, offsets, consequents, confidence, lift, support = [], [0], [], [], [], []
-    for antecedent in sorted(rules):
-        keys.append(encode_antecedent(antecedent))
-        # The model format's invariant: best rule first within a group.
-        ranked = sorted(rules[antecedent], key=lambda r: (-r[1], -r[2], -r[3], r[0]))
-        for consequent, conf, lft, sup in ranked:
-            consequents.append(consequent)
-            confidence.append(conf)
-            lift.append(lft)
-            support.append(sup)
-        offsets.append(len(consequents))
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    assert order == list(range(len(keys)))
-    columns = {
-        "counts": [60, 50, 40, 30, 20, 10],
-        "antecedent_keys": keys,
-        "group_offsets": offsets,
-        "consequents": consequents,
-        "confidence": confidence,
-        "lift": lift,
-        "support": support,
+def build(
+    rules: dict = RULES, max_rule_length: int = 3, vocabulary: list[str] = VOCABULARY
+) -> RuleIndex:
+    """A model laid out as the trainer lays it out: global ranks, groups sorted by rank."""
+    flat = [
+        (antecedent, consequent, conf, lift, support)
+        for antecedent, entries in rules.items()
+        for consequent, conf, lift, support in entries
+    ]
+    by_score = sorted(flat, key=lambda r: (-r[2], -r[3], -r[4], r[1]))
+    ranked = sorted(
+        ((r[0], by_score.index(r), r) for r in flat),
+        key=lambda item: (encode_antecedent(item[0]), item[1]),
+    )
+    keys: list[int] = []
+    offsets = [0]
+    columns: dict[str, list] = {
+        name: [] for name in ("consequents", "confidence", "lift", "support", "rank")
     }
+    for antecedent, rank, (_, consequent, conf, lift, support) in ranked:
+        key = encode_antecedent(antecedent)
+        if not keys or keys[-1] != key:
+            if keys:
+                offsets.append(len(columns["rank"]))
+            keys.append(key)
+        for name, value in zip(
+            ("consequents", "confidence", "lift", "support", "rank"),
+            (consequent, conf, lift, support, rank),
+            strict=True,
+        ):
+            columns[name].append(value)
+    offsets.append(len(columns["rank"]))
+    columns.update(
+        counts=list(range(len(vocabulary), 0, -1)), antecedent_keys=keys, group_offsets=offsets
+    )
     header = {
         "model_id": "m",
         "params": {"max_rule_length": max_rule_length},
-        "vocabulary": VOCABULARY,
+        "vocabulary": vocabulary,
     }
     arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
     return RuleIndex(Model(header=header, arrays=arrays))
@@ -85,7 +98,7 @@ def test_k_limits_and_everything_liked() -> None:
     assert everything.songs == []
 
 
-def brute_force(rules: dict, liked: set[int], k: int) -> list[int]:
+def brute_force(rules: dict, liked: set[int], k: int, songs: int) -> list[int]:
     best: dict[int, tuple] = {}
     for antecedent, entries in rules.items():
         if set(antecedent) <= liked:
@@ -93,23 +106,27 @@ def brute_force(rules: dict, liked: set[int], k: int) -> list[int]:
                 if consequent not in liked:
                     best[consequent] = max(best.get(consequent, ()), (conf, lift, support))
     ranked = sorted(best, key=lambda song: (tuple(-x for x in best[song]), song))[:k]
-    fill = [song for song in range(len(VOCABULARY)) if song not in liked and song not in ranked]
+    fill = [song for song in range(songs) if song not in liked and song not in ranked]
     return ranked + fill[: k - len(ranked)]
 
 
-@pytest.mark.parametrize("liked", [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [1, 3], [3, 4]])
-def test_both_lookup_strategies_match_brute_force(liked: list[int]) -> None:
-    # Many antecedents start with song 0: walking its key range is the dearer strategy for
-    # one or two liked songs, looking up every combination the dearer one for four.
-    rules = {
-        (0, other): [(5, 0.1 * other, 1.0, 0.1), (other + 1, 0.2, 1.0, 0.1)]
-        for other in range(1, 5)
-    }
-    rules[(0,)] = [(4, 0.05, 1.0, 0.1)]
-    rules[(1, 3)] = [(2, 0.3, 2.0, 0.1)]
-    rules[(3,)] = [(5, 0.25, 1.0, 0.1)]
-    index = build(rules)
-    for k in (1, 2, 4):
-        answer = index.recommend([VOCABULARY[song] for song in liked], k=k)
-        expected = [VOCABULARY[song] for song in brute_force(rules, set(liked), k)]
-        assert answer.songs == expected
+@pytest.mark.parametrize("seed", range(5))
+def test_both_lookup_strategies_match_brute_force(seed: int) -> None:
+    # Few liked songs are matched by looking up each combination; many (here up to 25,
+    # hundreds of combinations) by walking the key ranges of their antecedents.
+    rng = random.Random(seed)
+    vocabulary = [f"song {n}" for n in range(40)]
+    rules: dict[tuple[int, ...], list] = {}
+    for _ in range(120):
+        antecedent = tuple(sorted(rng.sample(range(40), rng.choice([1, 2, 2, 3]))))
+        consequent = rng.choice([n for n in range(40) if n not in antecedent])
+        entry = (consequent, rng.choice([0.2, 0.5, 0.9]), rng.random() * 3, rng.random())
+        if all(existing[0] != consequent for existing in rules.get(antecedent, [])):
+            rules.setdefault(antecedent, []).append(entry)
+    index = build(rules, max_rule_length=4, vocabulary=vocabulary)
+    for size in (1, 2, 3, 5, 12, 25):
+        liked = set(rng.sample(range(40), size))
+        for k in (1, 5, 20):
+            answer = index.recommend([vocabulary[song] for song in liked], k=k)
+            expected = [vocabulary[song] for song in brute_force(rules, liked, k, 40)]
+            assert answer.songs == expected, (size, k)

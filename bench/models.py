@@ -1,0 +1,61 @@
+"""Models for the API benchmarks: the default ds1 model and a dense ~500,000-rule one."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+from bisect import bisect_right
+from pathlib import Path
+
+from bench.common import OUT
+from bench.train import dataset
+from recsys.artifact import decode_antecedent
+from recsys.dataset import load_playlists
+from recsys.mining import MiningParams, RuleSet, mine
+from recsys.settings import Settings
+from recsys.synth import synthesize
+from recsys.trainer import fingerprint, publish_rules
+
+DEFAULTS = Settings()
+PARAMS = MiningParams(DEFAULTS.min_support, DEFAULTS.min_confidence, DEFAULTS.max_rule_length)
+
+
+def ds1_rules() -> RuleSet:
+    return mine(load_playlists(dataset()), PARAMS)
+
+
+def big_rules() -> RuleSet:
+    """Dense playlists (300 playlists over 1,500 songs) mined at 0.03: about 520,000 rules."""
+    folder = OUT / "dense"
+    if not (folder / "ds1.csv").exists():
+        synthesize(folder, playlists=300, songs=1500, seed=7)
+    return mine(load_playlists(folder / "ds1.csv"), PARAMS)
+
+
+def publish(data_dir: Path, rules: RuleSet, tag: str) -> dict:
+    """Publish `rules` as a new model; return its header."""
+    dataset_info = {"url": tag, "sha256": "0" * 64, "bytes": 0}
+    digest = fingerprint(f"{tag}{random.random()}", PARAMS)
+    _, header, _ = publish_rules(
+        data_dir, rules, PARAMS, dataset=dataset_info, digest=digest, keep=3
+    )
+    return header
+
+
+def request_bodies(rules: RuleSet, count: int = 200, seed: int = 0) -> list[str]:
+    """Requests of 1-5 songs drawn from the 300 most popular: what users send."""
+    rng = random.Random(seed)
+    popular = rules.vocabulary[:300]
+    return [json.dumps({"songs": rng.sample(popular, rng.randint(1, 5))}) for _ in range(count)]
+
+
+def reference_pickle(rules: RuleSet, path: Path) -> None:
+    """The course's model file: a pickled list of (antecedent set, consequent, confidence)."""
+    names = rules.vocabulary
+    entries = []
+    for rule, consequent in enumerate(rules.consequents):
+        group = bisect_right(rules.group_offsets, rule) - 1
+        antecedent = frozenset(names[s] for s in decode_antecedent(rules.antecedent_keys[group]))
+        entries.append((antecedent, names[consequent], rules.confidence[rule]))
+    path.write_bytes(pickle.dumps(entries))

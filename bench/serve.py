@@ -1,0 +1,143 @@
+"""API benchmark: `/api/recommend` against a constant route and the course's design.
+
+Servers run pinned to CPU 0, wrk (32 connections, 10 s) to CPU 1, all in one run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.common import OUT, WrkResult, free_port, machine, rss_mb, table, wait_http, wrk
+from bench.models import big_rules, ds1_rules, publish, reference_pickle, request_bodies
+
+
+@contextmanager
+def server(args: list[str], url: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(url)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def recsys_server(data_dir: Path, port: int):  # type: ignore[no-untyped-def]
+    return server(
+        [sys.executable, "-m", "bench.apps", "recsys", str(data_dir), str(port)],
+        f"http://127.0.0.1:{port}/readyz",
+    )
+
+
+def main() -> str:
+    rules = ds1_rules()
+    bodies = [body.encode() for body in request_bodies(rules)]
+    rows = []
+    memory_rows = []
+    data_dir = OUT / "serve-ds1"
+    publish(data_dir, rules, "ds1")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with recsys_server(data_dir, port) as process:
+        info = httpx.get(f"{base}/api/model").json()
+        memory_rows.append(
+            [
+                "ds1 default",
+                info["rules"],
+                f"{info['load_seconds']:.3f}",
+                f"{rss_mb(process.pid):.0f}",
+            ]
+        )
+        wrk(f"{base}/api/recommend", bodies, seconds=3)  # warm-up
+        ours = wrk(f"{base}/api/recommend", bodies)
+        constant = wrk(f"{base}/bench/constant", bodies)
+    reference_model = OUT / "reference-model.pkl"
+    reference_pickle(rules, reference_model)
+    port = free_port()
+    with server(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            "bench.reference_app:app",
+        ],
+        f"http://127.0.0.1:{port}/",
+        env={"REFERENCE_MODEL": str(reference_model)},
+    ):
+        reference = wrk(f"http://127.0.0.1:{port}/api/recommend", bodies)
+
+    big = big_rules()
+    big_dir = OUT / "serve-big"
+    publish(big_dir, big, "big")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with recsys_server(big_dir, port) as process:
+        time.sleep(1)
+        info = httpx.get(f"{base}/api/model").json()
+        memory_rows.append(
+            [
+                "dense 500k",
+                info["rules"],
+                f"{info['load_seconds']:.3f}",
+                f"{rss_mb(process.pid):.0f}",
+            ]
+        )
+        big_bodies = [body.encode() for body in request_bodies(big)]
+        wrk(f"{base}/api/recommend", big_bodies, seconds=3)
+        ours_big = wrk(f"{base}/api/recommend", big_bodies)
+        constant_big = wrk(f"{base}/bench/constant", big_bodies)
+
+    for name, result in (
+        ("recsys /api/recommend, ds1 model", ours),
+        ("constant FastAPI route, same body", constant),
+        ("reference: Flask + gunicorn, md5 per request", reference),
+        ("recsys /api/recommend, 500k-rule model", ours_big),
+        ("constant route, same server", constant_big),
+    ):
+        rows.append(
+            [
+                name,
+                f"{result.requests_per_second:.0f}",
+                f"{result.p50_ms:.2f}",
+                f"{result.p99_ms:.2f}",
+                result.errors,
+            ]
+        )
+
+    def share(a: WrkResult, b: WrkResult) -> float:
+        return a.requests_per_second / b.requests_per_second
+
+    checks = [
+        f"- recommend / constant (ds1): {share(ours, constant):.0%} (target: at least 85%)",
+        f"- recommend / constant (500k rules): {share(ours_big, constant_big):.0%} "
+        "(target: at least 85%)",
+        f"- recommend / reference design: {share(ours, reference):.1f}x (target: at least 3x)",
+    ]
+    return "\n\n".join(
+        [
+            "## API throughput (`python -m bench serve`)",
+            f"{machine()}. Each server pinned to CPU 0, one process; wrk pinned to CPU 1, "
+            "32 connections, 10 s, 200 request bodies of 1-5 popular songs round-robin.",
+            table(["server", "requests/s", "p50 ms", "p99 ms", "errors"], rows),
+            "\n".join(checks),
+            "Model load (read, sha256, parse, index; in the server's worker thread) and the "
+            "server's resident memory with the model loaded:",
+            table(["model", "rules", "load s", "RSS MB"], memory_rows),
+        ]
+    )

@@ -1,0 +1,120 @@
+"""Prometheus metrics of one app instance, and the ASGI middleware that counts requests.
+
+Each app gets its own registry, so several apps in one process (tests, benchmarks) never
+share or collide on counters.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+disable_created_metrics()  # *_created series only add noise to every scrape
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServiceMetrics:
+    """Requests, reloads and the served model, as the operators' dashboards read them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "recsys_http_requests",
+            "HTTP requests by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "recsys_http_request_duration_seconds",
+            "Time to answer, by route template.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "recsys_model_reloads",
+            "Model reload attempts by result (loaded, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.watcher_restarts = Counter(
+            "recsys_watcher_restarts",
+            "Times a crashed watcher task was restarted.",
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "recsys_model_info",
+            "1 for the served model, labelled with its id and training date.",
+            ["model_id", "model_date"],
+            registry=self.registry,
+        )
+        self.model_rules = Gauge(
+            "recsys_model_rules", "Rules in the served model.", registry=self.registry
+        )
+        self.model_songs = Gauge(
+            "recsys_model_songs", "Songs the served model knows.", registry=self.registry
+        )
+        self.model_load_seconds = Gauge(
+            "recsys_model_load_seconds",
+            "Seconds the served model took to read, verify and index.",
+            registry=self.registry,
+        )
+        self.model_age = Gauge(
+            "recsys_model_age_seconds",
+            "Seconds since the served model was trained.",
+            registry=self.registry,
+        )
+        self._trained_at: datetime | None = None
+        self.model_age.set_function(self._age)
+
+    def _age(self) -> float:
+        if self._trained_at is None:
+            return float("nan")
+        return (datetime.now(self._trained_at.tzinfo) - self._trained_at).total_seconds()
+
+    def served(
+        self, model_id: str, model_date: str, rules: int, songs: int, seconds: float
+    ) -> None:
+        """Point the model gauges at a newly swapped-in model."""
+        self.model_info.clear()
+        self.model_info.labels(model_id=model_id, model_date=model_date).set(1)
+        self.model_rules.set(rules)
+        self.model_songs.set(songs)
+        self.model_load_seconds.set(seconds)
+        try:
+            self._trained_at = datetime.fromisoformat(model_date)
+        except ValueError:
+            self._trained_at = None
+
+
+class RequestMetricsMiddleware:
+    """Pure ASGI (no per-request task or body copy): counts and times every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(template).observe(time.perf_counter() - started)

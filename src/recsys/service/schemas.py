@@ -1,0 +1,74 @@
+"""Request and response bodies; their limits are part of the HTTP contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_SONGS = 1000
+MAX_SONG_LENGTH = 500
+MAX_K = 100
+MAX_BODY_BYTES = 1024 * 1024
+
+SongName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SONG_LENGTH)]
+
+
+class RecommendRequest(BaseModel):
+    """Songs the user likes; `k` overrides RECSYS_TOP_K for this answer."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"songs": ["HUMBLE.", "Mask Off", "XO TOUR Llif3"], "k": 5}]
+        },
+    )
+
+    songs: list[SongName] = Field(min_length=1, max_length=MAX_SONGS)
+    k: int | None = Field(None, ge=1, le=MAX_K)
+
+
+class RecommendResponse(BaseModel):
+    """Recommended songs in the dataset's spelling, and which model made them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "songs": ["Bad and Boujee", "Congratulations", "Tunnel Vision"],
+                    "version": "0.1.0",
+                    "model_date": "2026-11-28T14:05:12.123456+00:00",
+                    "model_id": "20261128T140512123456Z-3fa2c1d0",
+                    "unknown_songs": [],
+                    "filled": 0,
+                }
+            ]
+        }
+    )
+
+    songs: list[str]
+    version: str = Field(description="recsys version of the server")
+    model_date: str = Field(description="when the served model was trained (UTC, ISO 8601)")
+    model_id: str
+    unknown_songs: list[str] = Field(description="sent songs the model does not know")
+    filled: int = Field(description="songs added from the most popular, as rules ran short")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a readable reason, and for 422 the individual problems."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class ModelInfo(BaseModel):
+    """The served model's metadata, as its file's header describes it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_id: str
+    model_date: str
+    sha256: str
+    loaded_at: str
+    songs: int
+    rules: int
