@@ -129,7 +129,7 @@ for image in "$TRAINER_IMAGE" "$API_IMAGE"; do
   [ "$user" = 10001:10001 ] || die "$image runs as '$user', not 10001:10001"
   # No dataset or model inside: /data is an empty mount point, the build stage's sources
   # and wheels stayed behind, and no model file or sample CSV is anywhere in the image.
-  found=$(podman run --rm --user 0 --entrypoint /bin/sh "$image" -c \
+  found=$(podman run --rm --no-healthcheck --user 0 --entrypoint /bin/sh "$image" -c \
     'ls -A /data; ls -d /src /wheels 2>/dev/null; find / -xdev \( -name "*.rsm" \
       -o -name current.json -o -name "ds[0-9].csv" -o -name songs.csv \) -print')
   [ -z "$found" ] || die "$image carries data it should not: $found"
@@ -137,10 +137,10 @@ done
 
 # --- run: the trainer publishes into a shared volume --------------------------------------
 # The same restrictions as the manifests: read-only root, /tmp a tmpfs, no capabilities.
-# No systemd here to time HEALTHCHECKs, so podman is told not to try (the API's is run once
-# by hand below).
+# No systemd here to time HEALTHCHECKs, so podman is told not to try (the API image's
+# check command is run once by hand below).
 hardened=(--read-only "--tmpfs=/tmp:rw,size=512m" --cap-drop=ALL --security-opt=no-new-privileges
-  --health-interval=disable)
+  --no-healthcheck)
 podman volume create "$VOLUME" >/dev/null
 say "training the sample in $TRAINER_IMAGE"
 summary=$(podman run --rm "${hardened[@]}" \
@@ -204,6 +204,11 @@ if status != 200 or not body.get("songs"):
     sys.exit("test-images: FAILED: no recommendations in the answer")
 EOF
 
-podman healthcheck run "$API_CONTAINER" || die "the API image's HEALTHCHECK failed"
+mapfile -t healthcheck < <(podman image inspect -f '{{json .HealthCheck}}' "$API_IMAGE" \
+  | python3 -c 'import json, sys
+test = json.load(sys.stdin)["Test"]
+print("\n".join(test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]))')
+podman exec "$API_CONTAINER" "${healthcheck[@]}" || die "the API image's HEALTHCHECK failed"
+echo "HEALTHCHECK (${healthcheck[*]}): healthy" >&2
 
 say "test-images: OK (both images built; trainer published; API answered with songs)"
