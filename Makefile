@@ -6,7 +6,7 @@ DATA_DIR ?= var/data
 SAMPLE ?= data/sample/ds1.csv
 PYTEST_ARGS ?=
 
-.PHONY: run train test lint format bench clean
+.PHONY: run demo test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/recsys train --data-dir $(DATA_DIR) --dataset-url $(SAMPLE)
 	$(BIN)/recsys serve --data-dir $(DATA_DIR)
+
+## demo: the whole story with real processes (train, serve, refresh, probe, rollback)
+demo: $(VENV)/.dev-installed
+	$(BIN)/recsys demo --out var/demo
 
 ## test: set up .venv with the dev extra, lint, run the whole suite
 test: $(VENV)/.dev-installed

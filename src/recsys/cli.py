@@ -77,6 +77,117 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from recsys.refresh import refresh
+
+    result = refresh(settings_from(args), force=args.force, report=_stderr)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(_summary_line(result), flush=True)
+    return 0
+
+
+def _random_songs(args: argparse.Namespace, client: Any) -> list[str]:
+    """N random songs from a songs CSV (artist_name,track_name) or the model's vocabulary."""
+    import csv
+    import random
+
+    if args.songs_file:
+        try:
+            with args.songs_file.open(newline="", encoding="utf-8") as handle:
+                pool = [
+                    row["track_name"] for row in csv.DictReader(handle) if row.get("track_name")
+                ]
+        except (OSError, UnicodeDecodeError, KeyError) as error:
+            raise RecsysError(f"cannot read songs from {args.songs_file}: {error}") from None
+    else:
+        pool = client.songs(limit=1_000_000)
+    if not pool:
+        raise RecsysError("no songs to choose from")
+    return random.sample(pool, min(args.random, len(pool)))
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from recsys.client import RecsysClient
+
+    settings = settings_from(args)
+    with RecsysClient(settings.api_url) as client:
+        songs = list(args.songs)
+        if args.random:
+            songs += _random_songs(args, client)
+        if not songs:
+            raise RecsysError("name at least one song, or use --random N")
+        answer = client.recommend(songs, args.k)
+    if args.json:
+        _print_json(answer)
+        return 0
+    print(f"you like: {'; '.join(songs)}")
+    print(
+        f"model {answer['model_id']} (trained {answer['model_date']}), recsys {answer['version']}"
+    )
+    for rank, song in enumerate(answer["songs"], 1):
+        print(f"{rank:3}. {song}")
+    if answer.get("unknown_songs"):
+        print(f"not in the model: {'; '.join(answer['unknown_songs'])}")
+    if answer.get("filled"):
+        print(f"({answer['filled']} of these are popular songs added because rules ran short)")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from recsys.probe import ProbeConfig, plot, run_probe, write_csv
+
+    settings = settings_from(args)
+    config = ProbeConfig(
+        url=settings.api_url,
+        interval=args.interval,
+        duration=args.duration,
+        timeout=args.timeout,
+        until_change=args.until_change,
+        songs=args.song or None,
+    )
+    _stderr(f"probing {config.url} every {config.interval:g} s (Ctrl-C to stop)")
+    timeline = asyncio.run(run_probe(config, _stderr))
+    summary = timeline.summary
+    if args.out:
+        write_csv(timeline.samples, args.out)
+    if args.plot:
+        plot(timeline, args.plot, f"recsys probe of {config.url}")
+    lines = [
+        f"requests: {summary.requests}, failures: {summary.failures}, "
+        f"longest outage: {summary.longest_outage_seconds:.2f} s",
+        *(
+            f"change at {change.at_seconds:.2f} s: version {change.version}, "
+            f"model {change.model_date}"
+            for change in summary.changes
+        ),
+    ]
+    if args.until_change and summary.changes:
+        lines.append(f"changed after {summary.changes[0].at_seconds:.2f} s")
+    if args.json:
+        for line in lines:
+            _stderr(line)
+        _print_json(summary.to_json())
+    else:
+        print("\n".join(lines), flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from recsys.demo import FAST, NORMAL, run_demo, summary_table, to_json
+
+    summary = run_demo(args.out, FAST if args.fast else NORMAL, _stderr)
+    if args.json:
+        _stderr(summary_table(summary))
+        _print_json(to_json(summary))
+    else:
+        print(summary_table(summary), flush=True)
+    return 0
+
+
 def _try_it(settings: Settings) -> str:
     """A ready-to-paste curl, with songs of the current model when there is one."""
     from recsys.artifact import ModelError, read_header, read_pointer
@@ -215,6 +326,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_training_flags(train)
 
+    refresh = command(
+        "refresh",
+        cmd_refresh,
+        "Retrain only if the dataset changed (the CronJob): conditional GET, then train.",
+        "  recsys refresh --dataset-url https://example.org/playlists.csv\n"
+        "  RECSYS_DATASET_URL=/data/ds.csv recsys refresh --json",
+    )
+    _add_training_flags(refresh)
+
+    recommend = command(
+        "recommend",
+        cmd_recommend,
+        "Ask the API for songs you may like.",
+        '  recsys recommend "HUMBLE." "Mask Off"\n'
+        "  recsys recommend --random 3 --songs-file data/sample/songs.csv --k 5\n"
+        "  recsys recommend --random 2 --url http://10.0.0.5:30080 --json",
+    )
+    recommend.add_argument("songs", nargs="*", metavar="SONG", help="songs you like")
+    recommend.add_argument("--url", dest="api_url", help="API base URL (RECSYS_API_URL)")
+    recommend.add_argument("--k", type=int, help="how many songs (1-100)")
+    recommend.add_argument("--random", type=int, default=0, metavar="N", help="add N random songs")
+    recommend.add_argument(
+        "--songs-file", type=Path, help="CSV with a track_name column to draw --random songs from"
+    )
+    recommend.add_argument("--json", action="store_true", help="print the raw JSON answer")
+
+    probe = command(
+        "probe",
+        cmd_probe,
+        "Send requests continuously; report model changes and outages (measure a rollout).",
+        "  recsys probe --url http://127.0.0.1:8000 --duration 60 --out p.csv --plot p.png\n"
+        "  recsys probe --until-change          # how long until the new model answers\n"
+        "  recsys probe --duration 30 --json",
+    )
+    probe.add_argument("--url", dest="api_url", help="API base URL (RECSYS_API_URL)")
+    probe.add_argument("--interval", type=float, default=0.1, help="seconds between requests")
+    probe.add_argument("--duration", type=float, help="stop after this many seconds")
+    probe.add_argument("--timeout", type=float, default=2.0, help="seconds before a request fails")
+    probe.add_argument("--until-change", action="store_true", help="stop at the first change")
+    probe.add_argument(
+        "--song", action="append", help="song to send (repeat); default: popular ones"
+    )
+    probe.add_argument("--out", type=Path, help="write every sample to this CSV")
+    probe.add_argument(
+        "--plot", type=Path, help="draw the timeline to this PNG (needs recsys[plot])"
+    )
+    probe.add_argument("--json", action="store_true", help="summary as JSON on the last line")
+
     serve = command(
         "serve",
         cmd_serve,
@@ -246,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--songs", type=int, default=6000, help="catalogue size")
     synth.add_argument("--mean-length", type=float, default=100.0, help="mean playlist length")
     synth.add_argument("--seed", type=int, default=0, help="same seed, same files")
+
+    demo = command(
+        "demo",
+        cmd_demo,
+        "Play the whole story locally: train, serve, dataset change, refresh, rollback.",
+        "  recsys demo                 # about a minute; leaves probe.csv and probe.png\n"
+        "  recsys demo --fast --json   # shorter waits, summary as JSON (CI)",
+    )
+    demo.add_argument("--out", type=Path, default=Path("var/demo"), help="output folder")
+    demo.add_argument("--fast", action="store_true", help="shorter waits")
+    demo.add_argument("--json", action="store_true", help="summary as JSON on the last line")
 
     models = command(
         "models",

@@ -32,6 +32,10 @@ class DatasetError(RecsysError):
     """A dataset that cannot be fetched or is not a valid playlist CSV."""
 
 
+class TransientDatasetError(DatasetError):
+    """A download failure that may pass: connection trouble, a timeout, a 5xx."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A fetched dataset: a private copy on disk and what identifies its content."""
@@ -136,7 +140,8 @@ def _download(
                 )
             if response.status_code != 200:
                 reason = response.reason_phrase or "error"
-                raise DatasetError(
+                error = TransientDatasetError if response.status_code >= 500 else DatasetError
+                raise error(
                     f"dataset download failed: HTTP {response.status_code} {reason} from {url}"
                 )
             declared = response.headers.get("Content-Length")
@@ -152,7 +157,12 @@ def _download(
             etag = response.headers.get("ETag")
             last_modified = response.headers.get("Last-Modified")
     except httpx.TimeoutException:
-        raise DatasetError(f"dataset download timed out after {timeout:g} s: {url}") from None
+        raise TransientDatasetError(
+            f"dataset download timed out after {timeout:g} s: {url}"
+        ) from None
+    except httpx.TransportError as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TransientDatasetError(f"dataset download failed: {detail} ({url})") from None
     except httpx.HTTPError as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DatasetError(f"dataset download failed: {detail} ({url})") from None

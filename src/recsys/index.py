@@ -75,6 +75,10 @@ class RuleIndex:
     def rule_count(self) -> int:
         return len(self._consequents)
 
+    def popular(self, limit: int) -> list[str]:
+        """The `limit` most popular songs (ids are popularity ranks)."""
+        return self._names[:limit]
+
     def song_ids(self, songs: list[str]) -> tuple[list[int], list[str]]:
         """Known song ids (deduplicated, in request order) and the songs the model lacks."""
         known: dict[int, None] = {}

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         512 * 1024 * 1024, gt=0, description="Downloads larger than this are refused."
     )
     http_timeout: float = Field(30.0, gt=0, description="Connect/read timeout for downloads.")
+    refresh_deadline: float = Field(
+        300.0, gt=0, description="Seconds `refresh` keeps retrying a failing download."
+    )
+    api_url: str = Field(
+        "http://127.0.0.1:8000", description="The API that `recommend` and `probe` talk to."
+    )
 
     @field_validator("dataset_url")
     @classmethod

@@ -49,6 +49,7 @@ class TrainResult:
     rules: int | None = None
     seconds: float = 0.0
     dataset_sha256: str | None = None
+    downloaded_bytes: int = 0
     stages: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -226,5 +227,6 @@ def train(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
             settings, settings.dataset_url, snapshot, force=force, report=report
         )
     result.stages = {"fetch": fetch_seconds, **result.stages}
+    result.downloaded_bytes = snapshot.size
     result.seconds = time.perf_counter() - started
     return result

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -130,6 +130,16 @@ async def model_info(request: Request) -> Response:
         "rules": snapshot.index.rule_count,
     }
     return Response(orjson.dumps(info), media_type="application/json")
+
+
+@router.get("/api/songs", responses={503: _ERRORS[503]})
+async def songs(request: Request, limit: int = Query(1000, ge=1, le=1_000_000)) -> Response:
+    """Songs the served model knows, most popular first: something to ask about."""
+    snapshot = request.app.state.store.current
+    if snapshot is None:
+        return no_model(request)
+    body = {"songs": snapshot.index.popular(limit), "model_id": snapshot.model_id}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/healthz")

@@ -1,0 +1,116 @@
+"""`recsys refresh` against a real local HTTP server that can change, fail, hang or cut."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from recsys.artifact import read_pointer
+from tests.conftest import SAMPLE_DS1, SAMPLE_DS2, run_recsys
+from tests.integration.test_train import assert_failed_cleanly, snapshot_dir
+from tests.support.http_server import DatasetServer
+
+FAST_FAIL = {"RECSYS_REFRESH_DEADLINE": "2", "RECSYS_HTTP_TIMEOUT": "0.5"}
+
+
+def refresh(data_dir: Path, url: str, **env: str):  # type: ignore[no-untyped-def]
+    return run_recsys("refresh", "--dataset-url", url, "--json", data_dir=data_dir, **env)
+
+
+def test_refresh_downloads_only_what_changed(data_dir: Path, dataset_server: DatasetServer) -> None:
+    dataset_server.publish(SAMPLE_DS1.read_bytes())
+    first = refresh(data_dir, dataset_server.url)
+    assert first.returncode == 0, first.stderr
+    summary = first.json()
+    assert summary["status"] == "published"
+    assert summary["downloaded_bytes"] == SAMPLE_DS1.stat().st_size
+    model = read_pointer(data_dir).model_id
+    assert dataset_server.bodies_sent == 1
+
+    again = refresh(data_dir, dataset_server.url)
+    assert again.json()["status"] == "unchanged"
+    assert again.json()["downloaded_bytes"] == 0
+    assert dataset_server.bodies_sent == 1, "a 304 must not send the body"
+    assert "304 Not Modified" in again.stderr
+    assert read_pointer(data_dir).model_id == model
+
+    dataset_server.publish(SAMPLE_DS2.read_bytes())
+    changed = refresh(data_dir, dataset_server.url)
+    assert changed.json()["status"] == "published"
+    assert dataset_server.bodies_sent == 2
+    assert read_pointer(data_dir).model_id != model
+    state = json.loads((data_dir / "refresh-state.json").read_text())
+    assert state["url"] == dataset_server.url
+    assert state["etag"]
+    assert state["last_modified"]
+
+
+def test_a_server_without_validators_still_works(
+    data_dir: Path, dataset_server: DatasetServer
+) -> None:
+    dataset_server.behaviour.validators = False
+    dataset_server.publish(SAMPLE_DS1.read_bytes())
+    assert refresh(data_dir, dataset_server.url).json()["status"] == "published"
+    model = read_pointer(data_dir).model_id
+    again = refresh(data_dir, dataset_server.url)
+    assert again.json()["status"] == "unchanged"  # full download, same sha256
+    assert again.json()["downloaded_bytes"] == SAMPLE_DS1.stat().st_size
+    assert dataset_server.bodies_sent == 2
+    assert read_pointer(data_dir).model_id == model
+    dataset_server.publish(SAMPLE_DS2.read_bytes())
+    assert refresh(data_dir, dataset_server.url).json()["status"] == "published"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ({"status": 500}, "HTTP 500 Internal Server Error"),
+        ({"status": 503}, "HTTP 503 Service Unavailable"),
+        ({"status": 404}, "HTTP 404 Not Found"),
+        ({"hang_seconds": 3.0}, "timed out after 0.5 s"),
+        ({"cut_after": 5000}, "dataset download failed"),
+    ],
+)
+def test_failures_leave_the_model_in_place(
+    data_dir: Path, dataset_server: DatasetServer, setup: dict, message: str
+) -> None:
+    dataset_server.publish(SAMPLE_DS1.read_bytes())
+    assert refresh(data_dir, dataset_server.url).returncode == 0
+    dataset_server.publish(SAMPLE_DS2.read_bytes())  # new content, but the server misbehaves
+    for key, value in setup.items():
+        setattr(dataset_server.behaviour, key, value)
+    before = snapshot_dir(data_dir)
+    requests_before = dataset_server.requests
+    done = refresh(data_dir, dataset_server.url, **FAST_FAIL)
+    assert_failed_cleanly(done, message, before, data_dir)
+    retried = dataset_server.requests - requests_before
+    if setup.get("status") == 404:
+        assert retried == 1, "a 404 is final: no retry"
+    else:
+        assert retried >= 2, "transient failures are retried"
+        assert "gave up after" in done.stderr
+        assert "retrying in" in done.stderr
+
+
+def test_local_files_compare_size_and_mtime_first(data_dir: Path, tmp_path: Path) -> None:
+    dataset = tmp_path / "playlists.csv"
+    dataset.write_bytes(SAMPLE_DS1.read_bytes())
+    assert refresh(data_dir, str(dataset)).json()["status"] == "published"
+    # Another spelling of the same file: no state for it yet, so it is hashed; same bytes.
+    hashed = refresh(data_dir, dataset.as_uri())
+    assert hashed.json()["status"] == "unchanged"
+    assert hashed.json()["downloaded_bytes"] == dataset.stat().st_size
+    quick = refresh(data_dir, dataset.as_uri())
+    assert quick.json()["status"] == "unchanged"
+    assert "size and mtime" in quick.stderr
+
+    os.utime(dataset, ns=(1, 1))  # touched, same bytes: hashed, still unchanged
+    touched = refresh(data_dir, dataset.as_uri())
+    assert touched.json()["status"] == "unchanged"
+    assert touched.json()["downloaded_bytes"] == dataset.stat().st_size
+
+    dataset.write_bytes(SAMPLE_DS2.read_bytes())
+    assert refresh(data_dir, dataset.as_uri()).json()["status"] == "published"
