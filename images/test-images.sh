@@ -142,25 +142,32 @@ done
 hardened=(--read-only "--tmpfs=/tmp:rw,size=512m" --cap-drop=ALL --security-opt=no-new-privileges
   --no-healthcheck)
 podman volume create "$VOLUME" >/dev/null
-say "training the sample in $TRAINER_IMAGE"
-summary=$(podman run --rm "${hardened[@]}" \
-  -v "$VOLUME:/data" -v "$REPO/data/sample:/datasets:ro" \
-  -e RECSYS_DATASET_URL=/datasets/ds1.csv \
-  "$TRAINER_IMAGE" train --json)
+
+# trainer DATASET COMMAND...: the trainer image with the volume read-write, as in the Job.
+trainer() {
+  local dataset=$1
+  shift
+  podman run --rm "${hardened[@]}" -v "$VOLUME:/data" -v "$REPO/data/sample:/datasets:ro" \
+    -e "RECSYS_DATASET_URL=/datasets/$dataset" "$TRAINER_IMAGE" "$@"
+}
+# last_json KEY: KEY of the JSON object on the last line of stdin.
+last_json() {
+  python3 -c 'import json, sys; print(json.loads(sys.stdin.read().splitlines()[-1])[sys.argv[1]])' "$1"
+}
+
+say "training ds1 in $TRAINER_IMAGE (recsys train, as the trainer Job)"
+summary=$(trainer ds1.csv train --json)
 echo "$summary" >&2
-status=$(printf '%s' "$summary" | python3 -c 'import json, sys; print(json.loads(sys.stdin.read().splitlines()[-1])["status"])')
-[ "$status" = published ] || die "the trainer did not publish a model (status: $status)"
-rule=$(podman run --rm "${hardened[@]}" -v "$VOLUME:/data:ro" "$TRAINER_IMAGE" models show --rules 1 --json)
-songs=$(printf '%s' "$rule" | python3 -c 'import json, sys; print(json.dumps(json.loads(sys.stdin.read().splitlines()[-1])["antecedent"]))')
-echo "songs sent: $songs" >&2
+[ "$(last_json status <<<"$summary")" = published ] || die "train did not publish a model"
+first_model=$(last_json model_id <<<"$summary")
+songs=$(podman run --rm "${hardened[@]}" -v "$VOLUME:/data:ro" "$TRAINER_IMAGE" \
+  models show --rules 1 --json | python3 -c 'import json, sys
+print(json.dumps(json.loads(sys.stdin.read().splitlines()[-1])["antecedent"]))')
 
 # --- run: the API serves the volume read-only ---------------------------------------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-say "serving with $API_IMAGE on 127.0.0.1:$port"
-podman run -d --name "$API_CONTAINER" "${hardened[@]}" \
-  -v "$VOLUME:/data:ro" -p "127.0.0.1:$port:8000" "$API_IMAGE" >/dev/null
-python3 - "$port" "$songs" "$API_CONTAINER" <<'EOF'
-"""Wait for /readyz, then POST /api/recommend from the host and check the answer."""
+cat >"$WORK/check-api.py" <<'EOF'
+"""check-api.py PORT CONTAINER MODEL_ID SONGS: wait until POST /api/recommend, sent from the
+host, answers 200 with songs from model MODEL_ID (finding and loading it is the API's job)."""
 
 import json
 import subprocess
@@ -169,40 +176,44 @@ import time
 import urllib.error
 import urllib.request
 
-port, songs, container = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-base = f"http://127.0.0.1:{port}"
+port, container, model_id, songs = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+request = urllib.request.Request(
+    f"http://127.0.0.1:{port}/api/recommend",
+    data=json.dumps({"songs": songs, "k": 5}).encode(),
+    headers={"Content-Type": "application/json"},
+    method="POST",
+)
 deadline = time.monotonic() + 90
-while True:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=3) as answer:
-            if answer.status == 200:
-                break
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        pass
+answer = "no answer"
+while time.monotonic() < deadline:
     running = subprocess.run(
         ["podman", "inspect", "-f", "{{.State.Running}}", container],
         capture_output=True, text=True, check=False,
     ).stdout.strip()
     if running != "true":
-        sys.exit("test-images: FAILED: the API container stopped before it was ready")
-    if time.monotonic() > deadline:
-        sys.exit("test-images: FAILED: the API was not ready within 90 s")
-    time.sleep(1)
-request = urllib.request.Request(
-    f"{base}/api/recommend",
-    data=json.dumps({"songs": songs, "k": 5}).encode(),
-    headers={"Content-Type": "application/json"},
-    method="POST",
-)
-try:
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        status, body = answer.status, json.loads(answer.read())
-except urllib.error.HTTPError as error:
-    sys.exit(f"test-images: FAILED: POST /api/recommend -> {error.code}: {error.read()!r}")
-print(f"POST /api/recommend -> {status}: {json.dumps(body, ensure_ascii=False)}")
-if status != 200 or not body.get("songs"):
-    sys.exit("test-images: FAILED: no recommendations in the answer")
+        sys.exit("test-images: FAILED: the API container stopped")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            status, body = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:  # 503 until a model is loaded
+        answer = f"{error.code} {error.read()!r}"
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        answer = str(error)
+    else:
+        answer = f"{status} {json.dumps(body, ensure_ascii=False)}"
+        if status == 200 and body.get("model_id") == model_id:
+            if not body.get("songs"):
+                sys.exit(f"test-images: FAILED: no songs in {answer}")
+            print(f"POST /api/recommend {json.dumps(songs, ensure_ascii=False)} -> {answer}")
+            sys.exit(0)
+    time.sleep(0.5)
+sys.exit(f"test-images: FAILED: no answer from model {model_id} within 90 s; last: {answer}")
 EOF
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+say "serving with $API_IMAGE on 127.0.0.1:$port (recsys serve, the volume read-only)"
+podman run -d --name "$API_CONTAINER" "${hardened[@]}" \
+  -v "$VOLUME:/data:ro" -p "127.0.0.1:$port:8000" "$API_IMAGE" >/dev/null
+python3 "$WORK/check-api.py" "$port" "$API_CONTAINER" "$first_model" "$songs"
 
 mapfile -t healthcheck < <(podman image inspect -f '{{json .HealthCheck}}' "$API_IMAGE" \
   | python3 -c 'import json, sys
@@ -211,4 +222,11 @@ print("\n".join(test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]))')
 podman exec "$API_CONTAINER" "${healthcheck[@]}" || die "the API image's HEALTHCHECK failed"
 echo "HEALTHCHECK (${healthcheck[*]}): healthy" >&2
 
-say "test-images: OK (both images built; trainer published; API answered with songs)"
+# --- run: a new dataset reaches the running API -------------------------------------------
+say "refreshing to ds2 in $TRAINER_IMAGE (recsys refresh, as the CronJob) while the API serves"
+summary=$(trainer ds2.csv refresh --json)
+echo "$summary" >&2
+[ "$(last_json status <<<"$summary")" = published ] || die "refresh did not publish ds2's model"
+python3 "$WORK/check-api.py" "$port" "$API_CONTAINER" "$(last_json model_id <<<"$summary")" "$songs"
+
+say "test-images: OK (both images built; train and refresh published; the API served both models)"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from recsys.cli import build_parser
 from recsys.settings import Settings
 from tests.deploy.manifests import (
     Obj,
@@ -233,6 +234,15 @@ def test_the_refresh_cronjob_never_overlaps(rendered: Rendered) -> None:
     assert spec["successfulJobsHistoryLimit"] >= 1
     assert spec["failedJobsHistoryLimit"] >= 1
     assert next(containers(cron))["args"] == ["refresh"]
+
+
+def test_every_container_runs_a_real_recsys_command(rendered: Rendered) -> None:
+    """The images' entrypoint is `recsys`; the manifests give the command as args."""
+    parser = build_parser()
+    for workload in rendered.workloads():
+        for container in containers(workload):
+            assert "command" not in container
+            parser.parse_args(container["args"])  # SystemExit on an unknown command or flag
 
 
 def test_trainer_and_refresh_run_the_same_image(rendered: Rendered) -> None:
