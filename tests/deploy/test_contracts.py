@@ -226,6 +226,23 @@ def test_the_trainer_job_is_an_argocd_sync_hook(rendered: Rendered) -> None:
     assert spec["ttlSecondsAfterFinished"] > 0
 
 
+def test_the_trainer_runs_beside_the_api_after_what_it_needs(rendered: Rendered) -> None:
+    """ArgoCD applies one sync wave at a time and waits for it to be healthy.
+
+    The trainer needs the dataset ConfigMap and the PVC from an earlier wave; the API must
+    share the trainer's wave, since its pods are ready only once the trainer has published.
+    """
+
+    def wave(obj: Obj) -> int:
+        annotations = obj["metadata"].get("annotations", {})
+        return int(annotations.get("argocd.argoproj.io/sync-wave", "0"))
+
+    trainer = wave(rendered.one("Job", "recsys-train"))
+    assert wave(rendered.one("Deployment", API)) == trainer
+    assert wave(rendered.one("ConfigMap", DATASET_CONFIG)) < trainer
+    assert wave(rendered.one("PersistentVolumeClaim", PVC)) < trainer
+
+
 def test_the_refresh_cronjob_never_overlaps(rendered: Rendered) -> None:
     cron = rendered.one("CronJob", "recsys-refresh")
     spec = cron["spec"]
