@@ -50,3 +50,8 @@ bench: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+.PHONY: test-images
+## test-images: build both images with podman on a local Debian base and run them for real (root)
+test-images:
+	bash images/test-images.sh

@@ -1,0 +1,338 @@
+"""The rendered manifests keep DESIGN.md's contracts ("Kubernetes"), in every overlay.
+
+These are the mistakes a schema cannot see: a probe on the wrong port, a Service selecting
+nothing, an env var the program never reads, a writable volume in the read-only API.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from recsys.cli import build_parser
+from recsys.settings import Settings
+from tests.deploy.manifests import (
+    Obj,
+    Rendered,
+    containers,
+    label_selector_matches,
+    pod_template,
+    resolve_port,
+)
+
+API = "recsys-api"
+PVC = "recsys-data"
+DATASET_CONFIG = "recsys-dataset"
+DATA_MOUNT = "/data"
+
+
+def api_container(rendered: Rendered) -> Obj:
+    (container,) = pod_template(rendered.one("Deployment", API))["spec"]["containers"]
+    return container
+
+
+def trainer_workloads(rendered: Rendered) -> list[Obj]:
+    return [rendered.one("Job", "recsys-train"), rendered.one("CronJob", "recsys-refresh")]
+
+
+def env_of(rendered: Rendered, container: Obj) -> dict[str, str]:
+    """Every variable a container gets: env, then the ConfigMaps of envFrom."""
+    variables: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        config = rendered.one("ConfigMap", source["configMapRef"]["name"])
+        variables.update(config.get("data", {}))
+    for item in container.get("env", []):
+        assert "value" in item, f"{item['name']}: only literal values are expected"
+        variables[item["name"]] = item["value"]
+    return variables
+
+
+def mount(container: Obj, path: str) -> Obj:
+    (found,) = [item for item in container.get("volumeMounts", []) if item["mountPath"] == path]
+    return found
+
+
+def volume(workload: Obj, name: str) -> Obj:
+    (found,) = [item for item in pod_template(workload)["spec"]["volumes"] if item["name"] == name]
+    return found
+
+
+# --- API: ports, probes, Service ------------------------------------------------------------
+
+
+def test_api_listens_where_its_port_is_declared(rendered: Rendered) -> None:
+    container = api_container(rendered)
+    env = env_of(rendered, container)
+    assert env["RECSYS_HOST"] == "0.0.0.0"
+    assert resolve_port(container, "http") == int(env["RECSYS_PORT"])
+
+
+@pytest.mark.parametrize(
+    ("probe", "path"),
+    [("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")],
+)
+def test_probes_reach_the_health_routes_on_the_container_port(
+    rendered: Rendered, probe: str, path: str
+) -> None:
+    container = api_container(rendered)
+    http_get = container[probe]["httpGet"]
+    assert http_get["path"] == path
+    assert resolve_port(container, http_get["port"]) == int(
+        env_of(rendered, container)["RECSYS_PORT"]
+    )
+
+
+def test_the_service_targets_the_container_port(rendered: Rendered) -> None:
+    container = api_container(rendered)
+    (port,) = rendered.one("Service", API)["spec"]["ports"]
+    assert resolve_port(container, port["targetPort"]) == container["ports"][0]["containerPort"]
+
+
+def test_selectors_match_the_pods_they_are_meant_for(rendered: Rendered) -> None:
+    deployment = rendered.one("Deployment", API)
+    api_labels = pod_template(deployment)["metadata"]["labels"]
+    assert label_selector_matches(deployment["spec"]["selector"], api_labels)
+    service_selector = {"matchLabels": rendered.one("Service", API)["spec"]["selector"]}
+    assert label_selector_matches(service_selector, api_labels)
+    assert label_selector_matches(
+        rendered.one("PodDisruptionBudget", API)["spec"]["selector"], api_labels
+    )
+    # Neither the Service nor the PDB may take in trainer pods.
+    for workload in trainer_workloads(rendered):
+        labels = pod_template(workload)["metadata"]["labels"]
+        assert not label_selector_matches(service_selector, labels)
+        assert not label_selector_matches(deployment["spec"]["selector"], labels)
+
+
+def test_every_pod_is_covered_by_a_network_policy(rendered: Rendered) -> None:
+    policies = rendered.all("NetworkPolicy")
+    for workload in rendered.workloads():
+        labels = pod_template(workload)["metadata"]["labels"]
+        assert any(label_selector_matches(p["spec"]["podSelector"], labels) for p in policies), (
+            workload["metadata"]["name"]
+        )
+
+
+def test_the_api_network_policy_admits_the_service_port(rendered: Rendered) -> None:
+    container = api_container(rendered)
+    policy = rendered.one("NetworkPolicy", API)
+    ports = [port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]]
+    listening = int(env_of(rendered, container)["RECSYS_PORT"])
+    assert [resolve_port(container, port) for port in ports] == [listening]
+
+
+def test_rollouts_never_take_a_serving_pod_away_first(rendered: Rendered) -> None:
+    deployment = rendered.one("Deployment", API)
+    strategy = deployment["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+    assert strategy["rollingUpdate"]["maxSurge"] >= 1
+    pre_stop = api_container(rendered)["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert 0 < int(pre_stop[1]) < pod_template(deployment)["spec"]["terminationGracePeriodSeconds"]
+
+
+# --- environment ------------------------------------------------------------------------
+
+
+def test_every_env_var_is_a_settings_field_with_a_valid_value(rendered: Rendered) -> None:
+    """A misspelt RECSYS_ name would be ignored silently; a bad value would crash the pod."""
+    fields = {f"RECSYS_{name.upper()}": name for name in Settings.model_fields}
+    for workload in rendered.workloads():
+        for container in containers(workload):
+            env = env_of(rendered, container)
+            unknown = sorted(set(env) - set(fields))
+            assert unknown == [], f"{workload['metadata']['name']}: not Settings fields"
+            try:
+                Settings(**{fields[name]: value for name, value in env.items()})
+            except ValidationError as error:
+                pytest.fail(f"{workload['metadata']['name']}: {error}")
+
+
+def test_service_links_cannot_inject_recsys_variables(rendered: Rendered) -> None:
+    """A Service named recsys would inject RECSYS_PORT=tcp://... and crash every pod."""
+    for workload in rendered.workloads():
+        assert pod_template(workload)["spec"]["enableServiceLinks"] is False
+
+
+def test_the_trainers_read_the_dataset_from_the_overlay_config(rendered: Rendered) -> None:
+    config = rendered.one("ConfigMap", DATASET_CONFIG)
+    assert {"RECSYS_DATASET_URL", "RECSYS_MIN_SUPPORT", "RECSYS_MIN_CONFIDENCE"} <= set(
+        config["data"]
+    )
+    for workload in trainer_workloads(rendered):
+        (container,) = containers(workload)
+        assert {"configMapRef": {"name": DATASET_CONFIG}} in container["envFrom"]
+
+
+def test_the_api_does_not_depend_on_the_dataset_config(rendered: Rendered) -> None:
+    """Changing the dataset must retrain, not restart the API."""
+    assert "envFrom" not in api_container(rendered)
+
+
+# --- the shared volume ------------------------------------------------------------------
+
+
+def test_the_data_volume_is_shared_read_write_many(rendered: Rendered) -> None:
+    assert rendered.one("PersistentVolumeClaim", PVC)["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_the_api_mounts_the_data_read_only(rendered: Rendered) -> None:
+    deployment = rendered.one("Deployment", API)
+    container = api_container(rendered)
+    data = mount(container, DATA_MOUNT)
+    assert data["readOnly"] is True
+    assert volume(deployment, data["name"])["persistentVolumeClaim"] == {
+        "claimName": PVC,
+        "readOnly": True,
+    }
+    assert env_of(rendered, container)["RECSYS_DATA_DIR"] == DATA_MOUNT
+
+
+def test_the_trainers_mount_the_data_read_write(rendered: Rendered) -> None:
+    for workload in trainer_workloads(rendered):
+        (container,) = containers(workload)
+        data = mount(container, DATA_MOUNT)
+        assert not data.get("readOnly", False)
+        claim = volume(workload, data["name"])["persistentVolumeClaim"]
+        assert claim["claimName"] == PVC
+        assert not claim.get("readOnly", False)
+        assert env_of(rendered, container)["RECSYS_DATA_DIR"] == DATA_MOUNT
+
+
+def test_every_container_has_a_writable_tmp_on_a_read_only_root(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        for container in containers(workload):
+            tmp = mount(container, "/tmp")
+            assert "emptyDir" in volume(workload, tmp["name"])
+            assert volume(workload, tmp["name"])["emptyDir"].get("sizeLimit")
+
+
+# --- trainer Job and refresh CronJob ----------------------------------------------------
+
+
+def test_the_trainer_job_is_an_argocd_sync_hook(rendered: Rendered) -> None:
+    job = rendered.one("Job", "recsys-train")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["argocd.argoproj.io/hook"] == "Sync"
+    assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    assert next(containers(job))["args"] == ["train"]
+    spec = job["spec"]
+    assert spec["backoffLimit"] >= 1
+    assert spec["activeDeadlineSeconds"] > 0
+    assert spec["ttlSecondsAfterFinished"] > 0
+
+
+def test_the_trainer_runs_beside_the_api_after_what_it_needs(rendered: Rendered) -> None:
+    """ArgoCD applies one sync wave at a time and waits for it to be healthy.
+
+    The trainer needs the dataset ConfigMap and the PVC from an earlier wave; the API must
+    share the trainer's wave, since its pods are ready only once the trainer has published.
+    """
+
+    def wave(obj: Obj) -> int:
+        annotations = obj["metadata"].get("annotations", {})
+        return int(annotations.get("argocd.argoproj.io/sync-wave", "0"))
+
+    trainer = wave(rendered.one("Job", "recsys-train"))
+    assert wave(rendered.one("Deployment", API)) == trainer
+    assert wave(rendered.one("ConfigMap", DATASET_CONFIG)) < trainer
+    assert wave(rendered.one("PersistentVolumeClaim", PVC)) < trainer
+
+
+def test_the_refresh_cronjob_never_overlaps(rendered: Rendered) -> None:
+    cron = rendered.one("CronJob", "recsys-refresh")
+    spec = cron["spec"]
+    assert spec["schedule"] == "*/5 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["successfulJobsHistoryLimit"] >= 1
+    assert spec["failedJobsHistoryLimit"] >= 1
+    assert next(containers(cron))["args"] == ["refresh"]
+
+
+def test_every_container_runs_a_real_recsys_command(rendered: Rendered) -> None:
+    """The images' entrypoint is `recsys`; the manifests give the command as args."""
+    parser = build_parser()
+    for workload in rendered.workloads():
+        for container in containers(workload):
+            assert "command" not in container
+            parser.parse_args(container["args"])  # SystemExit on an unknown command or flag
+
+
+def test_trainer_and_refresh_run_the_same_image(rendered: Rendered) -> None:
+    images = {next(containers(workload))["image"] for workload in trainer_workloads(rendered)}
+    assert len(images) == 1
+    assert images != {api_container(rendered)["image"]}
+
+
+# --- security, resources, images --------------------------------------------------------
+
+
+def test_pods_run_as_the_images_non_root_user_with_nothing_extra(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        spec = pod_template(workload)["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        pod_security = spec["securityContext"]
+        assert pod_security["runAsNonRoot"] is True
+        assert pod_security["runAsUser"] == pod_security["runAsGroup"] == 10001
+        assert pod_security["fsGroup"] == 10001
+        assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in containers(workload):
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert security.get("privileged", False) is False
+
+
+def test_every_container_has_requests_and_limits(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        for container in containers(workload):
+            resources: dict[str, Any] = container["resources"]
+            for bound in ("requests", "limits"):
+                assert set(resources[bound]) >= {"cpu", "memory"}, (container["name"], bound)
+
+
+def test_every_image_has_a_pinned_tag(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        for container in containers(workload):
+            image = container["image"]
+            name, _, tag = image.rpartition(":")
+            assert name, f"{image}: no tag"
+            assert "/" not in tag, f"{image}: no tag"
+            assert tag != "latest", image
+
+
+def test_every_object_lives_in_the_overlay_namespace(rendered: Rendered) -> None:
+    namespaces = {
+        obj["metadata"].get("namespace") for obj in rendered.objects if obj["kind"] != "Namespace"
+    }
+    assert len(namespaces) == 1
+    assert namespaces.isdisjoint({None, "default"})
+
+
+# --- prod: the course's shared cluster -----------------------------------------------------
+
+
+def test_prod_is_shaped_for_the_shared_cluster(prod: Rendered) -> None:
+    assert prod.one("Deployment", API)["spec"]["replicas"] >= 2
+    assert prod.one("Service", API)["spec"]["type"] == "NodePort"
+    claim = prod.one("PersistentVolumeClaim", PVC)["spec"]
+    assert claim["selector"]["matchLabels"]
+    assert claim["storageClassName"] == ""
+    assert prod.one("PodDisruptionBudget", API)["spec"]["maxUnavailable"] == 1
+    assert env_of(prod, api_container(prod))["RECSYS_WATCH"] == "poll"
+    # The namespace is given by the cluster: prod must not try to create one.
+    assert prod.all("Namespace") == []
+
+
+def test_prod_images_are_release_tags_in_a_registry(prod: Rendered) -> None:
+    for workload in prod.workloads():
+        for container in containers(workload):
+            name, _, tag = container["image"].rpartition(":")
+            assert "." in name.split("/")[0], f"{name}: not in a registry"
+            assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{tag}: not a release version"
+            assert container["imagePullPolicy"] == "Always"
