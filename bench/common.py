@@ -37,13 +37,31 @@ class ProcessRun:
         return json.loads(self.stdout.strip().splitlines()[-1])
 
 
+MEMORY_LIMIT_BYTES = 8 * 1024**3
+
+
+def _limit_memory() -> None:
+    """Runs in the child: unbounded miners can exhaust the machine (fpgrowth-py took 24 GB)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+
+
 def run_measured(
     args: list[str], *, cutoff: float, env: dict[str, str] | None = None
 ) -> ProcessRun:
-    """Run a child to completion (or kill it at `cutoff` s); wait4 gives its own peak RSS."""
+    """Run a child to completion (or kill it at `cutoff` s); wait4 gives its own peak RSS.
+
+    Children get at most 8 GB of address space: one that needs more fails (MemoryError).
+    """
     started = time.perf_counter()
     process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        preexec_fn=_limit_memory,
     )
     deadline = started + cutoff
     status = None

@@ -225,11 +225,12 @@ def mine(playlists: Playlists, params: MiningParams) -> RuleSet:
         }
     )
     # A rule's rank orders all rules by how good a recommendation they make: confidence,
-    # then lift, then support, then the more popular song. Serving compares ranks only.
+    # then lift, then support, then the more popular song (the antecedent breaks the last
+    # ties, so the same data always gives the same file). Serving compares ranks only.
     rules = (
         rules.sort(
-            ["confidence", "lift", "support", "consequent"],
-            descending=[True, True, True, False],
+            ["confidence", "lift", "support", "consequent", "antecedent"],
+            descending=[True, True, True, False, False],
         )
         .with_row_index("rank")
         .sort(["antecedent", "rank"])

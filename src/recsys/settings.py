@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # parameters", and bench/RESULTS.md, "Quality"): the best NDCG@10 of `recsys evaluate`
 # among the settings that train in under 2 CPU-seconds and 500 MB. Lower support is what
 # improves answers; rules of three songs added too little for their cost.
-DEFAULT_MIN_SUPPORT = 0.025
+DEFAULT_MIN_SUPPORT = 0.015
 DEFAULT_MIN_CONFIDENCE = 0.1
 DEFAULT_MAX_RULE_LENGTH = 2
 

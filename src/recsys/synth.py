@@ -184,7 +184,7 @@ def make_catalogue(rng: random.Random, songs: int, genres: int) -> list[Song]:
 class Tastes:
     """How listeners pick songs; the defaults give rule counts like the course's ds1."""
 
-    genres: int = 80
+    genres: int = 20  # about 300 songs each in the default catalogue of 6,000
     zipf_exponent: float = 0.6  # popularity skew within a genre and overall
     hit_share: float = 0.05  # picks from the overall charts instead of a favourite genre
     album_share: float = 0.2  # chance a pick pulls in a second track of its album

@@ -18,12 +18,12 @@ from recsys.trainer import (
     publish_rules as publish,
 )
 
-PARAMS = MiningParams(0.03, 0.1, 3)
+PARAMS = MiningParams(0.03, 0.1, 2)
 DATASET = {"url": "test", "sha256": "0" * 64, "bytes": 0}
 
 
 def mine_sample(path: Path, min_support: float = 0.03) -> RuleSet:
-    return mine(load_playlists(path), MiningParams(min_support, 0.1, 3))
+    return mine(load_playlists(path), MiningParams(min_support, 0.1, 2))
 
 
 def unique_digest() -> str:

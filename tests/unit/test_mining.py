@@ -113,3 +113,14 @@ def test_songs_are_ranked_by_popularity_and_keep_their_spelling() -> None:
     assert rules.counts[0] == 3
     assert rules.frequent_songs == 1  # only Hey Jude is in at least half the playlists
     assert rules.rule_count == 0
+
+
+def test_the_same_data_always_gives_the_same_rules() -> None:
+    """Ties in score must not leave the rule order (and so the model file) to chance."""
+    from recsys.dataset import load_playlists
+    from tests.conftest import SAMPLE_DS1
+
+    playlists = load_playlists(SAMPLE_DS1)
+    runs = [mine(playlists, MiningParams(0.02, 0.1, 2)) for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    assert sorted(runs[0].rank) == list(range(runs[0].rule_count))
