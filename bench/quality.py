@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields, replace
 from itertools import combinations
 from pathlib import Path
 
-from bench.common import OUT, machine, python, run_measured, table
-from bench.train import dataset
+from bench.common import machine, table
+from bench.train import dataset, recsys_train
 from recsys.artifact import decode_antecedent
 from recsys.dataset import Playlists, Snapshot, fetched, load_playlists
 from recsys.evaluate import (
@@ -322,24 +322,7 @@ def measure_budget(path: Path, support: float, length: int) -> Budget:
     cpu, wall, peak = [], [], []
     for _ in range(BUDGET_RUNS):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        run = run_measured(
-            python(
-                "-m",
-                "recsys",
-                "train",
-                "--dataset-url",
-                str(path),
-                "--data-dir",
-                str(OUT / f"quality-{support}-{length}"),
-                "--min-support",
-                str(support),
-                "--max-rule-length",
-                str(length),
-                "--force",
-                "--json",
-            ),
-            cutoff=120,
-        )
+        run = recsys_train(path, support, cutoff=120, length=length)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if run.returncode != 0:
             return Budget(float("inf"), float("inf"), run.peak_rss_mb)

@@ -122,7 +122,7 @@ def main() -> str:
         [
             "## Model swaps under load (`python -m bench swap`)",
             f"{machine()}. A {rules.rule_count}-rule model (`recsys synth --playlists 300 "
-            f"--songs 1500 --seed 7`, mined at min_support 0.045 with rules of up to 3 "
+            f"--songs 1500 --seed 7`, mined at min_support 0.043 with rules of up to 3 "
             f"songs) is served on CPU 0 "
             f"under 32 connections of back-to-back requests from CPU 1; after {STEADY:.0f} s "
             f"of steady state, a new model of that size is published every {GAP:.0f} s. "

@@ -58,9 +58,14 @@ class RuleIndex:
             key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
         }
         self._names: list[str] = model.vocabulary
+        # Most clients send names exactly as the model spells them: `_exact` answers those
+        # with one dict hit; anything else is normalised and looked up in `_ids`. Two
+        # spellings of one song map to its first (most popular) id.
         self._ids: dict[str, int] = {}
+        self._exact: dict[str, int] = {}
         for song_id, name in enumerate(self._names):
-            self._ids.setdefault(normalize_song_name(name), song_id)
+            canonical = self._ids.setdefault(normalize_song_name(name), song_id)
+            self._exact.setdefault(name, canonical)
         self._keys = arrays["antecedent_keys"]
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
@@ -84,7 +89,9 @@ class RuleIndex:
         known: dict[int, None] = {}
         unknown: list[str] = []
         for song in songs:
-            song_id = self._ids.get(normalize_song_name(song))
+            song_id = self._exact.get(song)
+            if song_id is None:
+                song_id = self._ids.get(normalize_song_name(song))
             if song_id is None:
                 unknown.append(song)
             else:
@@ -116,6 +123,15 @@ class RuleIndex:
         songs it skips. `taken` gains the songs chosen.
         """
         ranks, consequents, offsets = self._rank, self._consequents, self._offsets
+        if len(groups) == 1:  # one liked song with rules (common): its group is the answer
+            chosen = []
+            for song in consequents[offsets[groups[0]] : offsets[groups[0] + 1]]:
+                if song not in taken:
+                    taken.add(song)
+                    chosen.append(song)
+                    if len(chosen) == k:
+                        break
+            return chosen
         heap = [(ranks[offsets[g]], offsets[g], offsets[g + 1]) for g in groups]
         heapq.heapify(heap)
         chosen: list[int] = []
@@ -153,9 +169,14 @@ class RuleIndex:
                     for group in range(start, end)
                     if members.issuperset(decode_antecedent(keys[group]))
                 ]
-        groups = []
         count = len(keys)
-        for size in range(1, self._max_antecedent + 1):
+        groups = []
+        for song in liked:  # single-song antecedents, without building tuples
+            key = first_item_floor(song)
+            group = bisect_left(keys, key)
+            if group < count and keys[group] == key:
+                groups.append(group)
+        for size in range(2, self._max_antecedent + 1):
             for antecedent in combinations(liked, size):
                 key = encode_antecedent(antecedent)
                 group = bisect_left(keys, key)
