@@ -67,8 +67,5 @@ class RecsysClient:
             payload["k"] = k
         return self._call("POST", "/api/recommend", json=payload)
 
-    def model(self) -> dict[str, Any]:
-        return self._call("GET", "/api/model")
-
     def songs(self, limit: int = 1000) -> list[str]:
         return list(self._call("GET", "/api/songs", params={"limit": limit})["songs"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import socket
 import subprocess
 import sys
@@ -54,12 +53,6 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 30) -> int:
-        """SIGTERM (what Kubernetes sends) and wait for a graceful exit."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
