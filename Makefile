@@ -21,6 +21,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.run-installed
 
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
+
 ## run: set up .venv, train the bundled sample into $(DATA_DIR) (if it changed), serve it
 run: $(VENV)/.run-installed
 	$(BIN)/recsys train --data-dir $(DATA_DIR) --dataset-url $(SAMPLE)
@@ -30,7 +34,7 @@ run: $(VENV)/.run-installed
 demo: $(VENV)/.dev-installed
 	$(BIN)/recsys demo --out var/demo
 
-## test: set up .venv with the dev extra, lint, run the whole suite
+## test: set up .venv with the dev extra (no benchmark baseline), lint, run the whole suite
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -43,8 +47,8 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-## bench: run the benchmarks, write bench/RESULTS.md
-bench: $(VENV)/.dev-installed
+## bench: install the baselines (the bench extra), run the benchmarks, write bench/RESULTS.md
+bench: $(VENV)/.bench-installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 

@@ -16,8 +16,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from recsys import __version__
-from recsys.service import create_app
-from recsys.service.schemas import RecommendRequest
+from recsys.serving import create_app
+from recsys.serving.schemas import RecommendRequest
 from recsys.settings import Settings
 
 CONSTANT = orjson.dumps(

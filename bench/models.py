@@ -10,12 +10,14 @@ from pathlib import Path
 
 from bench.common import OUT
 from bench.train import dataset
-from recsys.artifact import decode_antecedent
-from recsys.dataset import load_playlists
-from recsys.mining import MiningParams, RuleSet, mine
+from recsys.model.build import DatasetInfo, build_model
+from recsys.model.format import decode_antecedent
+from recsys.model.repository import publish as publish_model
+from recsys.model.rules import MiningParams, RuleSet
 from recsys.settings import Settings
-from recsys.synth import synthesize
-from recsys.trainer import fingerprint, publish_rules
+from recsys.tools.synth import synthesize
+from recsys.training.mining import mine
+from recsys.training.playlists import load_playlists
 
 DEFAULTS = Settings()
 PARAMS = MiningParams(DEFAULTS.min_support, DEFAULTS.min_confidence, DEFAULTS.max_rule_length)
@@ -38,12 +40,10 @@ def big_rules() -> RuleSet:
 
 def publish(data_dir: Path, rules: RuleSet, tag: str) -> dict:
     """Publish `rules` as a new model; return its header."""
-    dataset_info = {"url": tag, "sha256": "0" * 64, "bytes": 0}
-    digest = fingerprint(f"{tag}{random.random()}", PARAMS)
-    _, header, _ = publish_rules(
-        data_dir, rules, PARAMS, dataset=dataset_info, digest=digest, keep=3
-    )
-    return header
+    dataset_info = DatasetInfo(url=tag, sha256=f"{random.getrandbits(256):064x}", bytes=0)
+    built = build_model(rules, PARAMS, dataset_info)
+    publish_model(data_dir, built, keep=3)
+    return built.header
 
 
 def request_bodies(rules: RuleSet, count: int = 200, seed: int = 0) -> list[str]:

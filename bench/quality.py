@@ -26,24 +26,23 @@ from pathlib import Path
 
 from bench.common import machine, table
 from bench.train import dataset, recsys_train
-from recsys.artifact import decode_antecedent
-from recsys.dataset import Playlists, Snapshot, fetched, load_playlists
-from recsys.evaluate import (
-    Answer,
-    Query,
-    Recommender,
-    Scores,
+from recsys.model.build import DatasetInfo
+from recsys.model.format import decode_antecedent
+from recsys.model.rules import MiningParams, RuleSet
+from recsys.settings import Settings
+from recsys.songs import normalize_song_name
+from recsys.tools.evaluate import (
     TrainedModel,
-    build_model,
+    index_of,
     popularity_recommender,
     random_recommender,
     rules_recommender,
-    score,
     split_playlists,
 )
-from recsys.index import normalize_song_name
-from recsys.mining import MiningParams, RuleSet, mine
-from recsys.settings import Settings
+from recsys.tools.scoring import Answer, Query, Recommender, Scores, score
+from recsys.training.fetch import Snapshot, fetched
+from recsys.training.mining import mine
+from recsys.training.playlists import Playlists, load_playlists
 
 K = 10
 SEEDS = 5
@@ -282,7 +281,8 @@ def measure_grid(path: Path) -> tuple[list[Measured], Baselines, int]:
                 rule_set = with_min_confidence(mined, confidence)
                 if split_seed == SPLIT_SEEDS[0] and config.shape == DEFAULTS.shape:
                     check_filtering(split.train, config, rule_set)
-                model = build_model(rule_set, config.params, url=str(path), snapshot=snapshot)
+                dataset_info = DatasetInfo(str(path), snapshot.sha256 or "", snapshot.size)
+                model = index_of(rule_set, config.params, dataset_info)
                 score_config(grid[config], split.queries, model, playlists.spelling)
         catalogue = model.catalogue  # the train split's songs: the same for every config
         for scores, recommend in (
@@ -431,7 +431,7 @@ def shipped(chosen: Measured) -> str:
     if chosen.config == DEFAULTS:
         return "- settings.py ships this choice"
     return (
-        f"- settings.py ships {DEFAULTS}, not the choice: update it and the README's "
+        f"- settings.py ships {DEFAULTS}, not the choice: update it and docs/training.md's "
         '"Mining parameters"'
     )
 

@@ -2,7 +2,7 @@
 
 All runs are separate processes on the default-size synthetic ds1, in the same run, so
 the ratios hold on any machine. The coverage table is what the default parameters were
-chosen from (README, "Mining parameters").
+chosen from (docs/training.md, "Mining parameters").
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from pathlib import Path
 import polars as pl
 
 from bench.common import OUT, ProcessRun, machine, python, run_measured, table, write_section
-from recsys.artifact import decode_antecedent
-from recsys.dataset import load_playlists
-from recsys.index import normalize_song_name
-from recsys.mining import MiningParams, mine
+from recsys.model.format import decode_antecedent
+from recsys.model.rules import MiningParams
 from recsys.settings import Settings
-from recsys.synth import synthesize
+from recsys.songs import normalize_song_name
+from recsys.tools.synth import synthesize
+from recsys.training.mining import mine
+from recsys.training.playlists import load_playlists
 
 CONFIDENCE = Settings().min_confidence
 DEFAULT_SUPPORT = Settings().min_support

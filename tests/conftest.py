@@ -1,57 +1,20 @@
-"""Fixtures shared by every test layer: sample data, real subprocesses, a real HTTP server."""
+"""Fixtures shared by every test layer: data directories, mined sample rules, real servers.
+
+Helpers live in `tests/support/`; nothing imports this file (pytest discovers it).
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from recsys.model.rules import RuleSet
 from tests.support.http_server import DatasetServer
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_DS1 = REPO / "data" / "sample" / "ds1.csv"
-SAMPLE_DS2 = REPO / "data" / "sample" / "ds2.csv"
-SAMPLE_SONGS = REPO / "data" / "sample" / "songs.csv"
-SHARED_SONGS = REPO.parent / "shared" / "data" / "2023_spotify_songs.csv"
-
-
-@dataclass
-class Completed:
-    """A finished `recsys` subprocess."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict:
-        return json.loads(self.stdout.strip().splitlines()[-1])
-
-
-def recsys_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child `recsys`: ours minus RECSYS_*, plus the test's."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RECSYS_")}
-    env["RECSYS_DATA_DIR"] = str(data_dir)
-    env.update(extra)
-    return env
-
-
-def run_recsys(*args: str, data_dir: Path, timeout: float = 120, **env: str) -> Completed:
-    """Run `python -m recsys ARGS` as a real child process and wait for it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "recsys", *args],
-        env=recsys_env(data_dir, **env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return Completed(done.returncode, done.stdout, done.stderr)
+from tests.support.models import mine_sample
+from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture
@@ -68,3 +31,28 @@ def dataset_server() -> Iterator[DatasetServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def ds1_rules() -> RuleSet:
+    return mine_sample(SAMPLE_DS1)
+
+
+@pytest.fixture(scope="session")
+def ds2_rules() -> RuleSet:
+    return mine_sample(SAMPLE_DS2)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start real `recsys serve` processes; all are killed when the test ends."""
+    servers: list[ServerProcess] = []
+
+    def start(data_dir: Path, **env: str) -> ServerProcess:
+        server = ServerProcess(data_dir, tmp_path / f"serve-{len(servers)}.log", **env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.kill()

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Defaults chosen with `make bench` on the default-size synthetic ds1 (see README, "Mining
+# Defaults chosen with `make bench` on the default-size synthetic ds1 (see docs/training.md, "Mining
 # parameters", and bench/RESULTS.md, "Quality"): the best NDCG@10 of `recsys evaluate`
 # among the settings that train in under 2 CPU-seconds and 500 MB. Lower support is what
 # improves answers; rules of three songs added too little for their cost.

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from recsys.artifact import MODELS_DIR, POINTER_NAME, TEMP_MARK, load_current, read_pointer
-from tests.conftest import SAMPLE_DS1, recsys_env, run_recsys
+from recsys.model.repository import MODELS_DIR, POINTER_NAME, TEMP_MARK, load_current, read_pointer
+from tests.support.paths import SAMPLE_DS1
+from tests.support.processes import recsys_env, run_recsys
 
 KILLS = 24
 

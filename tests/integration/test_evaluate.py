@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import SAMPLE_DS1, run_recsys
+from tests.support.paths import SAMPLE_DS1
+from tests.support.processes import run_recsys
 
 METRICS = {"hit_rate", "precision", "recall", "ndcg", "r_precision", "coverage", "fill_share"}
 

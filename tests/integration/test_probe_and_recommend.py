@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from recsys.artifact import read_pointer
-from recsys.mining import RuleSet
-from tests.conftest import SAMPLE_SONGS, recsys_env, run_recsys
+from recsys.model.repository import read_pointer
+from recsys.model.rules import RuleSet
 from tests.support.models import publish_rules
+from tests.support.paths import SAMPLE_SONGS
+from tests.support.processes import recsys_env, run_recsys
 from tests.support.server import ServerProcess
 
 

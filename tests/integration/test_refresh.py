@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys.artifact import read_pointer
-from tests.conftest import SAMPLE_DS1, SAMPLE_DS2, run_recsys
-from tests.integration.test_train import assert_failed_cleanly, snapshot_dir
+from recsys.model.repository import read_pointer
 from tests.support.http_server import DatasetServer
+from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
+from tests.support.processes import assert_failed_cleanly, run_recsys, snapshot_dir
 
 FAST_FAIL = {"RECSYS_REFRESH_DEADLINE": "2", "RECSYS_HTTP_TIMEOUT": "0.5"}
 

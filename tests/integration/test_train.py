@@ -7,20 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from recsys.artifact import load_current
-from tests.conftest import SAMPLE_DS1, SAMPLE_DS2, run_recsys
+from recsys.model.repository import load_current
 from tests.support.http_server import DatasetServer
+from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
+from tests.support.processes import assert_failed_cleanly, run_recsys, snapshot_dir
 
 SUMMARY_KEYS = {"status", "model_id", "playlists", "songs", "itemsets", "rules", "seconds"}
-
-
-def snapshot_dir(data_dir: Path) -> dict[str, bytes]:
-    """Every visible file of the data directory with its bytes."""
-    return {
-        str(path.relative_to(data_dir)): path.read_bytes()
-        for path in sorted(data_dir.rglob("*"))
-        if path.is_file() and not path.name.startswith(".")
-    }
 
 
 @pytest.fixture
@@ -129,15 +121,6 @@ BAD_FILES = {
     "ragged row": (b"pid,track_name\n1,a\n2,b,c\n", "line 3 has 3 fields"),
     "non-UTF-8": (b"pid,track_name\n1,caf\xe9\n", "not valid UTF-8"),
 }
-
-
-def assert_failed_cleanly(done, message: str, before: dict[str, bytes], data_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("recsys: error: ")
-    assert message in lines[-1]
-    assert "Traceback" not in done.stderr
-    assert snapshot_dir(data_dir) == before
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))

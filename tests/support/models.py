@@ -2,56 +2,43 @@
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
-from typing import Any
 
-from recsys.dataset import load_playlists
-from recsys.mining import MiningParams, RuleSet, mine
-from recsys.trainer import (
-    build_header,
-    encode_rules,
-    fingerprint,
-    new_model_id,
-)
-from recsys.trainer import (
-    publish_rules as publish,
-)
+from recsys.model.build import BuiltModel, DatasetInfo, build_model
+from recsys.model.format import encode_antecedent
+from recsys.model.repository import publish
+from recsys.model.rules import MiningParams, RuleSet
+from recsys.training.mining import mine
+from recsys.training.playlists import load_playlists
 
 PARAMS = MiningParams(0.03, 0.1, 2)
-DATASET = {"url": "test", "sha256": "0" * 64, "bytes": 0}
 
 
 def mine_sample(path: Path, min_support: float = 0.03) -> RuleSet:
     return mine(load_playlists(path), MiningParams(min_support, 0.1, 2))
 
 
-def unique_digest() -> str:
-    return fingerprint(str(time.time_ns()), PARAMS)
+def unique_dataset() -> DatasetInfo:
+    """A dataset identity of its own, so no two test models share a fingerprint."""
+    return DatasetInfo(url="test", sha256=f"{time.time_ns():064x}", bytes=0)
 
 
-def encode_new_model(rules: RuleSet) -> tuple[str, bytes, dict[str, Any]]:
+def encode_new_model(rules: RuleSet) -> BuiltModel:
     """A model file of `rules` with a fresh id and model_date, not published."""
-    digest = unique_digest()
-    model_id = new_model_id(digest)
-    header = build_header(rules, PARAMS, model_id=model_id, dataset=DATASET, digest=digest)
-    return model_id, encode_rules(rules, header), header
+    return build_model(rules, PARAMS, unique_dataset())
 
 
 def publish_rules(data_dir: Path, rules: RuleSet) -> tuple[str, str]:
     """Publish a new model of `rules`; return its (model_id, model_date)."""
-    _, header, _ = publish(
-        data_dir, rules, PARAMS, dataset=DATASET, digest=unique_digest(), keep=100
-    )
-    return header["model_id"], header["model_date"]
+    built = encode_new_model(rules)
+    publish(data_dir, built, keep=100)
+    return built.model_id, built.header["model_date"]
 
 
 def synthetic_rule_set(rules: int = 500_000, songs: int = 2000, per_group: int = 5) -> RuleSet:
     """A large, valid rule set built directly (mining one this size takes a while)."""
-    import random
-
-    from recsys.artifact import encode_antecedent
-
     rng = random.Random(0)
     groups = rules // per_group
     antecedents: set[tuple[int, ...]] = set()

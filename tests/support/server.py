@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import recsys_env
+from tests.support.metrics import metric_value
+from tests.support.processes import recsys_env
 
 
 def free_port() -> int:
@@ -59,11 +60,7 @@ class ServerProcess:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def metric(self, name: str, **labels: str) -> float:
-        """One sample of /metrics (0 when the series does not exist yet)."""
-        wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-        series = f"{name}{{{wanted}}}" if wanted else name
-        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
-            if line.startswith(series + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+    def metric(self, name: str, default: float | None = None, **labels: str) -> float:
+        """One sample of /metrics; a missing series fails unless `default` is given."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        return metric_value(text, name, default, **labels)

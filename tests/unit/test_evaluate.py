@@ -11,27 +11,30 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from recsys.dataset import Playlists, Snapshot, clean_pairs, fetched, load_playlists
-from recsys.evaluate import (
-    Answer,
+from recsys.model.rules import MiningParams
+from recsys.settings import load_settings
+from recsys.tools.evaluate import (
     EvaluateOptions,
     EvaluationError,
-    Query,
     evaluate,
-    hit_rate_at_k,
-    ndcg_at_k,
     popularity_recommender,
-    precision_at_k,
-    r_precision,
     random_recommender,
-    recall_at_k,
     rules_recommender,
-    score,
     split_playlists,
     train_index,
 )
-from recsys.mining import MiningParams
-from recsys.settings import load_settings
+from recsys.tools.scoring import (
+    Answer,
+    Query,
+    hit_rate_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    r_precision,
+    recall_at_k,
+    score,
+)
+from recsys.training.fetch import Snapshot, fetched
+from recsys.training.playlists import Playlists, clean_pairs, load_playlists
 
 LOG2_3 = math.log2(3)
 

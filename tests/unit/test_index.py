@@ -7,8 +7,9 @@ from array import array
 
 import pytest
 
-from recsys.artifact import ARRAY_TYPES, Model, encode_antecedent
-from recsys.index import RuleIndex, normalize_song_name
+from recsys.model.format import ARRAY_TYPES, ModelFile, encode_antecedent
+from recsys.serving.index import RuleIndex
+from recsys.songs import normalize_song_name
 
 # Songs by popularity: 0 A, 1 B, 2 C, 3 D, 4 E, 5 F.
 VOCABULARY = ["Alpha", "Beyoncé – Halo", "Gamma", "Delta", "Epsilon", "Zeta"]
@@ -61,7 +62,7 @@ def build(
         "vocabulary": vocabulary,
     }
     arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
-    return RuleIndex(Model(header=header, arrays=arrays))
+    return RuleIndex(ModelFile(header=header, arrays=arrays))
 
 
 def test_normalisation() -> None:

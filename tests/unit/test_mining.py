@@ -10,9 +10,10 @@ from efficient_apriori import apriori
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsys.artifact import decode_antecedent
-from recsys.dataset import clean_pairs
-from recsys.mining import MiningParams, RuleSet, mine, minimum_count
+from recsys.model.format import decode_antecedent
+from recsys.model.rules import MiningParams, RuleSet
+from recsys.training.mining import mine, minimum_count
+from recsys.training.playlists import clean_pairs
 
 SONGS = [f"song {letter}" for letter in "abcdefghij"]
 
@@ -117,8 +118,8 @@ def test_songs_are_ranked_by_popularity_and_keep_their_spelling() -> None:
 
 def test_the_same_data_always_gives_the_same_rules() -> None:
     """Ties in score must not leave the rule order (and so the model file) to chance."""
-    from recsys.dataset import load_playlists
-    from tests.conftest import SAMPLE_DS1
+    from recsys.training.playlists import load_playlists
+    from tests.support.paths import SAMPLE_DS1
 
     playlists = load_playlists(SAMPLE_DS1)
     runs = [mine(playlists, MiningParams(0.02, 0.1, 2)) for _ in range(3)]

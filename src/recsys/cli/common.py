@@ -1,0 +1,86 @@
+"""What every command shares: output helpers, settings from flags, and the shared flags.
+
+Shared flags are argparse parents, declared once: a command lists the parents it takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from recsys.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+Commands = Any  # argparse's private _SubParsersAction
+
+
+def say(message: str) -> None:
+    """Progress and diagnostics go to stderr, so stdout stays the command's answer."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False), flush=True)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the flags this command has."""
+    flags = {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
+    return load_settings(**flags)
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+def data_dir_flag() -> argparse.ArgumentParser:
+    parser = _parent()
+    parser.add_argument(
+        "--data-dir", type=Path, help="model directory (RECSYS_DATA_DIR, default ./var/data)"
+    )
+    return parser
+
+
+def json_flag(help_text: str) -> argparse.ArgumentParser:
+    parser = _parent()
+    parser.add_argument("--json", action="store_true", help=help_text)
+    return parser
+
+
+def api_url_flag() -> argparse.ArgumentParser:
+    parser = _parent()
+    parser.add_argument("--url", dest="api_url", help="API base URL (RECSYS_API_URL)")
+    return parser
+
+
+def mining_flags() -> argparse.ArgumentParser:
+    parser = _parent()
+    parser.add_argument("--min-support", type=float, help="RECSYS_MIN_SUPPORT")
+    parser.add_argument("--min-confidence", type=float, help="RECSYS_MIN_CONFIDENCE")
+    parser.add_argument("--max-rule-length", type=int, help="RECSYS_MAX_RULE_LENGTH (2-4)")
+    return parser
+
+
+def add_command(
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    summary: str,
+    examples: str,
+    parents: list[argparse.ArgumentParser] | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line summary and an examples epilog."""
+    sub = commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"examples:\n{examples}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=parents or [],
+    )
+    sub.set_defaults(handler=handler)
+    return sub

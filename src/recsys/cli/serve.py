@@ -1,0 +1,78 @@
+"""`recsys serve`: the API under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from recsys.cli.common import Commands, add_command, data_dir_flag, say, settings_from
+from recsys.settings import Settings
+
+# Kubernetes waits terminationGracePeriodSeconds for a pod to stop: the preStop sleep plus
+# this must fit inside it (the deployment tests check the manifest side).
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+def _try_it(settings: Settings) -> str:
+    """A ready-to-paste curl, with songs of the current model when there is one."""
+    from recsys.model.format import ModelError, read_header
+    from recsys.model.repository import read_pointer
+
+    songs = ["HUMBLE.", "Mask Off"]
+    try:
+        pointer = read_pointer(settings.data_dir)
+        if pointer is not None:
+            songs = read_header(pointer.model_path(settings.data_dir))["vocabulary"][:2]
+    except (ModelError, OSError, KeyError):
+        pass
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    body = json.dumps({"songs": songs, "k": 5}, ensure_ascii=False).replace("'", "'\\''")
+    return (
+        f"recsys API on http://{host}:{settings.port}  (docs: http://{host}:{settings.port}/docs)\n"
+        f"try: curl -s http://{host}:{settings.port}/api/recommend -d '{body}'"
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from recsys.serving import create_app
+
+    settings = settings_from(args)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    app = create_app(settings)
+    say(_try_it(settings))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        access_log=not args.no_access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    return 0
+
+
+def register(commands: Commands) -> None:
+    serve = add_command(
+        commands,
+        "serve",
+        cmd_serve,
+        "Serve recommendations over HTTP, following every newly published model.",
+        "  recsys serve\n"
+        "  recsys serve --host 0.0.0.0 --port 8080 --data-dir /data\n"
+        "  RECSYS_WATCH=poll RECSYS_POLL_INTERVAL=5 recsys serve",
+        [data_dir_flag()],
+    )
+    serve.add_argument("--host", help="listen address (RECSYS_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (RECSYS_PORT, default 8000)")
+    serve.add_argument(
+        "--watch",
+        choices=["events", "poll", "auto"],
+        help="how to notice new models (RECSYS_WATCH)",
+    )
+    serve.add_argument("--poll-interval", type=float, help="seconds (RECSYS_POLL_INTERVAL)")
+    serve.add_argument("--top-k", type=int, help="songs per answer by default (RECSYS_TOP_K)")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")

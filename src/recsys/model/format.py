@@ -1,0 +1,237 @@
+"""The model file format: what a published model's bytes look like, and how to read them.
+
+A model file is safe to load (nothing in it is executed) and cheap to serve: a JSON header
+that describes the model, followed by flat little-endian arrays that load as whole buffers
+with one copy each, so the API never builds an object per rule.
+
+    offset 0   8 bytes   magic b"RECSYSM\\0"
+    offset 8   8 bytes   header length H, unsigned little-endian
+    offset 16  H bytes   header, UTF-8 JSON (metadata, vocabulary, array directory)
+    padding to a multiple of 8, then the arrays at the offsets the directory gives
+
+Arrays (typecodes of Python's `array` module, little-endian):
+    counts[V]           q  playlists holding each song; song id = popularity rank
+    antecedent_keys[G]  q  sorted; each packs a sorted antecedent (see encode_antecedent)
+    group_offsets[G+1]  q  rules of group g are [group_offsets[g], group_offsets[g+1])
+    consequents[R]      i  song id recommended by each rule (int32)
+    confidence[R], lift[R], support[R]   d
+    rank[R]             i  position of the rule when all rules are sorted best first
+                           (confidence, lift, support desc, then song id); within a
+                           group, rules are sorted by rank
+
+Only `build` writes this format and only `decode_model` reads it back. This module must
+not import the training stack: the API reads models with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recsys.errors import RecsysError
+
+MAGIC = b"RECSYSM\x00"
+FORMAT_NAME = "recsys-model"
+FORMAT_VERSION = 1
+KEY_BITS = 21
+MAX_ANTECEDENT = 3
+MAX_SONGS = (1 << KEY_BITS) - 2
+
+ARRAY_TYPES = {
+    "counts": "q",
+    "antecedent_keys": "q",
+    "group_offsets": "q",
+    "consequents": "i",
+    "confidence": "d",
+    "lift": "d",
+    "rank": "i",
+    "support": "d",
+}
+_HEADER_PREFIX = 16
+_MAX_HEADER = 1 << 30
+
+
+class ModelError(RecsysError):
+    """A model file or pointer that must not be served; the message says why."""
+
+
+def encode_antecedent(items: tuple[int, ...]) -> int:
+    """Pack a sorted antecedent of 1-3 song ids into one integer.
+
+    Each id takes KEY_BITS bits, stored +1 so that 0 means "no item"; the first item sits
+    in the highest bits. Sorting the keys therefore sorts antecedents lexicographically,
+    and all antecedents that start with song `a` fill the key range
+    [first_item_floor(a), first_item_floor(a + 1)).
+    """
+    if not 1 <= len(items) <= MAX_ANTECEDENT:
+        raise ValueError(f"antecedents hold 1 to {MAX_ANTECEDENT} songs, not {len(items)}")
+    key = 0
+    for position in range(MAX_ANTECEDENT):
+        key <<= KEY_BITS
+        if position < len(items):
+            key |= items[position] + 1
+    return key
+
+
+def decode_antecedent(key: int) -> tuple[int, ...]:
+    """The song ids that `encode_antecedent` packed into `key`."""
+    mask = (1 << KEY_BITS) - 1
+    items = []
+    for position in range(MAX_ANTECEDENT - 1, -1, -1):
+        field = (key >> (position * KEY_BITS)) & mask
+        if field:
+            items.append(field - 1)
+    return tuple(items)
+
+
+def first_item_floor(song_id: int) -> int:
+    """The smallest key of any antecedent whose first (smallest) song is `song_id`."""
+    return (song_id + 1) << (KEY_BITS * (MAX_ANTECEDENT - 1))
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file read back: its header and its arrays."""
+
+    header: dict[str, Any]
+    arrays: dict[str, array]
+
+    @property
+    def model_id(self) -> str:
+        return str(self.header["model_id"])
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.header["vocabulary"]
+
+
+def encode_model(header: Mapping[str, Any], arrays: Mapping[str, array]) -> bytes:
+    """Serialise a header and arrays in the layout described at the top of this module."""
+    directory: dict[str, dict[str, Any]] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, typecode in ARRAY_TYPES.items():
+        values = arrays[name]
+        if values.typecode != typecode:
+            raise ValueError(f"array {name} has typecode {values.typecode}, not {typecode}")
+        if sys.byteorder != "little":
+            values = array(typecode, values)
+            values.byteswap()
+        blob = values.tobytes()
+        directory[name] = {"type": typecode, "offset": offset, "count": len(values)}
+        blobs.append(blob)
+        offset += len(blob)
+        pad = -offset % 8
+        blobs.append(b"\x00" * pad)
+        offset += pad
+    full_header = {**header, "byteorder": "little", "arrays": directory}
+    header_bytes = json.dumps(full_header, ensure_ascii=False, separators=(",", ":")).encode()
+    prefix = MAGIC + len(header_bytes).to_bytes(8, "little") + header_bytes
+    prefix += b"\x00" * (-len(prefix) % 8)
+    return prefix + b"".join(blobs)
+
+
+def _parse_header(data: bytes | memoryview, *, need_arrays: bool) -> tuple[dict[str, Any], int]:
+    if len(data) < _HEADER_PREFIX or bytes(data[:8]) != MAGIC:
+        raise ModelError("not a recsys model file (bad magic bytes)")
+    length = int.from_bytes(data[8:16], "little")
+    if length > _MAX_HEADER or (need_arrays and _HEADER_PREFIX + length > len(data)):
+        raise ModelError("model file is truncated (header runs past the end)")
+    try:
+        header = json.loads(bytes(data[_HEADER_PREFIX : _HEADER_PREFIX + length]))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelError("model header is not valid JSON") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelError("model header does not describe a recsys model")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"unsupported model format version {header.get('format_version')!r} "
+            f"(this recsys reads version {FORMAT_VERSION})"
+        )
+    data_start = _HEADER_PREFIX + length
+    return header, data_start + (-data_start % 8)
+
+
+def decode_model(data: bytes, expected_sha256: str | None = None) -> ModelFile:
+    """Verify and parse a model file's bytes; raise ModelError on anything wrong."""
+    if expected_sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected_sha256:
+            raise ModelError(
+                f"model sha256 mismatch: pointer says {expected_sha256}, file is {actual}"
+            )
+    header, data_start = _parse_header(data, need_arrays=True)
+    view = memoryview(data)
+    arrays: dict[str, array] = {}
+    directory = header.get("arrays")
+    if not isinstance(directory, dict):
+        raise ModelError("model header has no array directory")
+    for name, typecode in ARRAY_TYPES.items():
+        entry = directory.get(name)
+        if not isinstance(entry, dict) or entry.get("type") != typecode:
+            raise ModelError(f"model array {name} is missing or has the wrong type")
+        values = array(typecode)
+        start = data_start + int(entry["offset"])
+        end = start + int(entry["count"]) * values.itemsize
+        if start < data_start or end > len(data):
+            raise ModelError(f"model file is truncated (array {name} runs past the end)")
+        values.frombytes(view[start:end])
+        if sys.byteorder != "little":
+            values.byteswap()
+        arrays[name] = values
+    _check_consistency(header, arrays)
+    return ModelFile(header=header, arrays=arrays)
+
+
+def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None:
+    """Cheap whole-array checks (C loops) so a bad model fails here, not in a request."""
+    songs = len(arrays["counts"])
+    rules = len(arrays["consequents"])
+    offsets = arrays["group_offsets"]
+    vocabulary = header.get("vocabulary")
+    if not isinstance(vocabulary, list) or len(vocabulary) != songs:
+        raise ModelError("model vocabulary does not match its song counts")
+    if (
+        len(offsets) != len(arrays["antecedent_keys"]) + 1
+        or offsets[0] != 0
+        or offsets[-1] != rules
+    ):
+        raise ModelError("model rule groups do not cover its rules")
+    params = header.get("params")
+    rule_length = params.get("max_rule_length") if isinstance(params, dict) else None
+    if not isinstance(rule_length, int) or not 2 <= rule_length <= MAX_ANTECEDENT + 1:
+        raise ModelError("model header lacks a valid params.max_rule_length")
+    if any(len(arrays[name]) != rules for name in ("confidence", "lift", "support", "rank")):
+        raise ModelError("model rule columns have different lengths")
+    if rules and not (min(arrays["consequents"]) >= 0 and max(arrays["consequents"]) < songs):
+        raise ModelError("model rules name songs outside its vocabulary")
+
+
+def read_model(path: Path, expected_sha256: str | None = None) -> ModelFile:
+    """Read, verify and parse one model file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"model file not found: {path}") from None
+    except OSError as error:
+        raise ModelError(f"model file unreadable: {path}: {error.strerror}") from None
+    return decode_model(data, expected_sha256)
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """Only the header of a model file: enough to list models without loading rules."""
+    with path.open("rb") as handle:
+        prefix = handle.read(_HEADER_PREFIX)
+        if len(prefix) < _HEADER_PREFIX or prefix[:8] != MAGIC:
+            raise ModelError(f"not a recsys model file: {path.name}")
+        length = int.from_bytes(prefix[8:16], "little")
+        if length > _MAX_HEADER:
+            raise ModelError(f"model header too large: {path.name}")
+        header, _ = _parse_header(prefix + handle.read(length), need_arrays=False)
+    return header

@@ -1,0 +1,45 @@
+"""Typed access to the app's parts from a request, and the one "no model yet" answer.
+
+`create_app` stores one `Service` on the app; handlers reach it through these functions
+(or the `Served` dependency) instead of reading untyped attributes of `app.state`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from recsys.serving.errors import NoModelError
+from recsys.serving.loader import ModelLoader
+from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.store import ModelStore, ServedModel
+from recsys.settings import Settings
+
+
+@dataclass(frozen=True)
+class Service:
+    """The parts of one app instance."""
+
+    settings: Settings
+    store: ModelStore
+    metrics: ServiceMetrics
+    loader: ModelLoader
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def served_model(request: Request) -> ServedModel:
+    """The model to answer with, read once per request; 503 while there is none."""
+    parts = service(request)
+    current = parts.store.current
+    if current is None:
+        raise NoModelError(retry_after=math.ceil(parts.settings.poll_interval))
+    return current
+
+
+Served = Annotated[ServedModel, Depends(served_model)]

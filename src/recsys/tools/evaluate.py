@@ -1,0 +1,326 @@
+"""Offline quality: hide part of each held-out playlist, recommend from the rest, score it.
+
+This follows the RecSys Challenge 2018 on Spotify's Million Playlist Dataset. Playlists
+are split by pid into a train and a test part; the model is trained on the train part
+through the same code as `recsys train` (mine, encode, decode) and answered by the real
+`RuleIndex`, so the numbers include its name normalisation and its popularity fill. Each
+test playlist sends `seeds` of its songs and the answer is scored against the songs it
+kept hidden. Two baselines are scored on the same queries: the most popular songs, and
+random songs. A model that cannot beat the first is not worth serving.
+
+Seeds are a deterministic random choice among a playlist's songs, not its first songs in
+file order: a playlist CSV's row order is not something the loader promises to keep, and
+a random choice matches the challenge's "random N tracks" category. Everything random
+here (the split, the seeds, the random baseline) is derived from `seed`, so one seed
+always gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+
+from recsys.errors import RecsysError
+from recsys.model.build import DatasetInfo, build_model
+from recsys.model.format import decode_model
+from recsys.model.rules import MiningParams, RuleSet
+from recsys.serving.index import RuleIndex
+from recsys.settings import Settings
+from recsys.songs import normalize_song_name
+from recsys.tools.scoring import Answer, Query, Recommender, Scores, score
+from recsys.training.fetch import Snapshot, fetched
+from recsys.training.mining import mine
+from recsys.training.playlists import Playlists, load_playlists
+from recsys.training.trainer import params_of
+
+Reporter = Callable[[str], None]
+METHODS = ("rules", "popularity", "random")
+
+
+class EvaluationError(RecsysError):
+    """Options or data that leave nothing to evaluate."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """The train playlists, and the queries made from the test playlists."""
+
+    train: Playlists
+    queries: list[Query]
+    test_playlists: int
+    skipped: int  # test playlists with too few songs to keep any hidden
+
+
+def _rank(seed: int, pid: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{pid}".encode()).digest()
+
+
+def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, seed: int) -> Split:
+    """Hold out round(test_fraction * playlists) playlists, chosen by a hash of (seed, pid).
+
+    Hashing pids rather than shuffling rows makes the split independent of the file's row
+    order. Each test playlist sends `seeds` of its songs, chosen at random (seeded by seed
+    and pid), and hides the rest; playlists with no more than `seeds` songs are skipped.
+    """
+    pids = sorted(playlists.pairs["pid"].unique().to_list(), key=lambda pid: _rank(seed, pid))
+    held_out = round(test_fraction * len(pids))
+    if held_out < 1 or held_out >= len(pids):
+        raise EvaluationError(
+            f"a test fraction of {test_fraction} of {len(pids)} playlists leaves "
+            f"{held_out} to test and {len(pids) - held_out} to train; both need at least one"
+        )
+    test_pids = pids[:held_out]
+    in_test = pl.col("pid").is_in(test_pids)
+    train = Playlists(pairs=playlists.pairs.filter(~in_test), spelling=playlists.spelling)
+    songs_by_pid = dict(
+        playlists.pairs.filter(in_test).group_by("pid").agg(pl.col("song")).iter_rows()
+    )
+    queries = []
+    for pid in test_pids:
+        songs = sorted(songs_by_pid[pid])
+        if len(songs) <= seeds:
+            continue
+        random.Random(f"{seed}:{pid}").shuffle(songs)
+        queries.append(Query(pid=pid, seeds=songs[:seeds], hidden=frozenset(songs[seeds:])))
+    if not queries:
+        raise EvaluationError(
+            f"no test playlist has more than {seeds} songs; lower --seeds or raise --test-fraction"
+        )
+    return Split(
+        train=train,
+        queries=queries,
+        test_playlists=held_out,
+        skipped=held_out - len(queries),
+    )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The model trained on the train split, as the API would serve it."""
+
+    index: RuleIndex
+    rule_set: RuleSet
+    model_bytes: int
+
+    @property
+    def catalogue(self) -> list[str]:
+        """Song keys of the train split, most popular first (ids are popularity ranks)."""
+        return [normalize_song_name(name) for name in self.rule_set.vocabulary]
+
+
+def index_of(rule_set: RuleSet, params: MiningParams, dataset: DatasetInfo) -> TrainedModel:
+    """Encode mined rules into a model file and load the index from those bytes.
+
+    Going through the file format (not straight from `mine`) means the index under test is
+    built exactly as a served one is. The model is never written anywhere.
+    """
+    built = build_model(rule_set, params, dataset)
+    return TrainedModel(
+        index=RuleIndex(decode_model(built.content)),
+        rule_set=rule_set,
+        model_bytes=len(built.content),
+    )
+
+
+def train_index(
+    train: Playlists, params: MiningParams, *, url: str, snapshot: Snapshot
+) -> TrainedModel:
+    """Mine, encode and decode exactly as `recsys train` does, without publishing."""
+    dataset = DatasetInfo(url, snapshot.sha256 or "", snapshot.size)
+    return index_of(mine(train, params), params, dataset)
+
+
+def rules_recommender(index: RuleIndex, spelling: dict[str, str]) -> Recommender:
+    """The index as a user meets it: seeds sent in the dataset's spelling, names back."""
+
+    def recommend(seeds: list[str], n: int) -> Answer:
+        answer = index.recommend([spelling[key] for key in seeds], n)
+        return Answer([normalize_song_name(name) for name in answer.songs], answer.filled)
+
+    return recommend
+
+
+def popularity_recommender(ranking: list[str]) -> Recommender:
+    """The n most popular songs of the train split that were not sent."""
+
+    def recommend(seeds: list[str], n: int) -> Answer:
+        sent = set(seeds)
+        return Answer([song for song in ranking[: n + len(sent)] if song not in sent][:n])
+
+    return recommend
+
+
+def random_recommender(catalogue: list[str], seed: int) -> Recommender:
+    """n songs of the train split drawn at random (not the ones sent), seeded per query."""
+    ordered = sorted(catalogue)
+
+    def recommend(seeds: list[str], n: int) -> Answer:
+        sent = set(seeds)
+        rng = random.Random(f"{seed}:{n}:{'|'.join(seeds)}")
+        drawn = rng.sample(ordered, min(len(ordered), n + len(sent)))
+        return Answer([song for song in drawn if song not in sent][:n])
+
+    return recommend
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """How to evaluate: the command's flags other than the mining parameters."""
+
+    test_fraction: float = 0.1
+    seeds: int = 5
+    k: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_fraction < 1:
+            raise EvaluationError(
+                f"--test-fraction must be between 0 and 1, not {self.test_fraction:g}"
+            )
+        for name in ("seeds", "k"):
+            if getattr(self, name) < 1:
+                raise EvaluationError(f"--{name} must be at least 1, not {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What `recsys evaluate` reports; `to_json` is the `--json` contract."""
+
+    options: EvaluateOptions
+    params: MiningParams
+    methods: dict[str, Scores]
+    test_playlists: int  # used: held out and long enough
+    skipped_playlists: int
+    train_playlists: int
+    catalogue_songs: int
+    rules: int
+    model_bytes: int
+    train_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{name: asdict(scores) for name, scores in self.methods.items()},
+            "k": self.options.k,
+            "seeds": self.options.seeds,
+            "test_playlists": self.test_playlists,
+            "skipped_playlists": self.skipped_playlists,
+            "train_playlists": self.train_playlists,
+            "catalogue_songs": self.catalogue_songs,
+            "test_fraction": self.options.test_fraction,
+            "seed": self.options.seed,
+            "params": asdict(self.params),
+            "model": {
+                "rules": self.rules,
+                "bytes": self.model_bytes,
+                "train_seconds": self.train_seconds,
+            },
+        }
+
+
+def evaluate_playlists(
+    playlists: Playlists,
+    params: MiningParams,
+    options: EvaluateOptions,
+    *,
+    url: str,
+    snapshot: Snapshot,
+    report: Reporter,
+) -> Evaluation:
+    """Split, train on the train part, score the rules and both baselines on the test part."""
+    split = split_playlists(
+        playlists, test_fraction=options.test_fraction, seeds=options.seeds, seed=options.seed
+    )
+    train_playlists = split.train.playlist_count
+    report(
+        f"split    {split.test_playlists} test playlists ({split.skipped} with at most "
+        f"{options.seeds} songs skipped), {train_playlists} to train on"
+    )
+    mark = time.perf_counter()
+    model = train_index(split.train, params, url=url, snapshot=snapshot)
+    train_seconds = time.perf_counter() - mark
+    report(
+        f"train    {train_seconds:6.2f} s  {model.rule_set.rule_count} rules, "
+        f"{model.model_bytes} bytes"
+    )
+    catalogue = model.catalogue
+    recommenders = {
+        "rules": rules_recommender(model.index, playlists.spelling),
+        "popularity": popularity_recommender(catalogue),
+        "random": random_recommender(catalogue, options.seed),
+    }
+    mark = time.perf_counter()
+    methods = {
+        name: score(recommend, split.queries, k=options.k, catalogue_size=len(catalogue))
+        for name, recommend in recommenders.items()
+    }
+    report(f"score    {time.perf_counter() - mark:6.2f} s  {len(split.queries)} queries")
+    return Evaluation(
+        options=options,
+        params=params,
+        methods=methods,
+        test_playlists=len(split.queries),
+        skipped_playlists=split.skipped,
+        train_playlists=train_playlists,
+        catalogue_songs=len(catalogue),
+        rules=model.rule_set.rule_count,
+        model_bytes=model.model_bytes,
+        train_seconds=train_seconds,
+    )
+
+
+def evaluate(
+    settings: Settings, dataset: str, options: EvaluateOptions, *, report: Reporter
+) -> Evaluation:
+    """`recsys evaluate`: fetch and load a dataset as `train` does, then evaluate on it."""
+    started = time.perf_counter()
+    with fetched(
+        dataset, max_bytes=settings.max_dataset_bytes, timeout=settings.http_timeout
+    ) as snapshot:
+        if snapshot.path is None:  # only a conditional GET says "not modified"; we send none
+            raise EvaluationError(f"dataset server sent no content for {dataset}")
+        playlists = load_playlists(snapshot.path)
+        report(
+            f"load     {time.perf_counter() - started:6.2f} s  {playlists.playlist_count} "
+            f"playlists, {len(playlists.spelling)} songs"
+        )
+        return evaluate_playlists(
+            playlists,
+            params_of(settings),
+            options,
+            url=dataset,
+            snapshot=snapshot,
+            report=report,
+        )
+
+
+def table(evaluation: Evaluation) -> str:
+    """The human-readable report: one row per method."""
+    k = evaluation.options.k
+    headers = ("method", f"hit@{k}", f"prec@{k}", f"recall@{k}", f"ndcg@{k}", "r-prec", "cover")
+    lines = [f"{headers[0]:<11}" + "".join(f"{name:>10}" for name in headers[1:]) + "      fill"]
+    for name, scores in evaluation.methods.items():
+        values = (
+            scores.hit_rate,
+            scores.precision,
+            scores.recall,
+            scores.ndcg,
+            scores.r_precision,
+            scores.coverage,
+            scores.fill_share,
+        )
+        lines.append(f"{name:<11}" + "".join(f"{value:>10.3f}" for value in values))
+    params = evaluation.params
+    lines.append(
+        f"{evaluation.test_playlists} test playlists ({evaluation.skipped_playlists} skipped), "
+        f"{evaluation.options.seeds} seed songs each; trained on "
+        f"{evaluation.train_playlists} playlists: {evaluation.rules} rules "
+        f"(min_support {params.min_support:g}, min_confidence {params.min_confidence:g}, "
+        f"max_rule_length {params.max_rule_length})"
+    )
+    return "\n".join(lines)

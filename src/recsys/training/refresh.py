@@ -1,0 +1,140 @@
+"""`recsys refresh`, the CronJob: retrain only when the dataset really changed.
+
+It asks before it downloads: a conditional GET with the validators (ETag, Last-Modified)
+of the last dataset it trained on, or for a local file its size and mtime. Only a changed
+answer is downloaded and hashed, and even then a dataset whose bytes equal the served
+model's gives "unchanged" (train's own idempotency). Training and publishing go through
+`trainer.train_snapshot`, the code path of `recsys train`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recsys.model.repository import write_atomically
+from recsys.settings import Settings
+from recsys.training.fetch import (
+    DatasetError,
+    Snapshot,
+    TransientDatasetError,
+    Validators,
+    fetched,
+    local_path,
+)
+from recsys.training.trainer import Reporter, TrainResult, current_fingerprint, train_snapshot
+
+STATE_NAME = "refresh-state.json"
+MAX_RETRY_DELAY = 30.0
+
+
+def read_state(data_dir: Path) -> dict[str, Any]:
+    """What the last successful refresh saw; a missing or damaged file means nothing."""
+    try:
+        state = json.loads((data_dir / STATE_NAME).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def save_state(data_dir: Path, state: dict[str, Any]) -> None:
+    stamped = {**state, "checked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    write_atomically(data_dir / STATE_NAME, json.dumps(stamped, indent=2).encode() + b"\n")
+
+
+@contextmanager
+def fetched_with_retries(
+    settings: Settings, url: str, validators: Validators, report: Reporter
+) -> Iterator[Snapshot]:
+    """`dataset.fetched`, retried with exponential backoff on transient failures.
+
+    Connection errors, timeouts and 5xx answers are retried until RECSYS_REFRESH_DEADLINE;
+    anything else (a 404, a bad CSV) fails at once, since retrying cannot fix it.
+    """
+    deadline = time.monotonic() + settings.refresh_deadline
+    delay = 0.5
+    attempts = 0
+    while True:
+        attempts += 1
+        stack = ExitStack()
+        try:
+            snapshot = stack.enter_context(
+                fetched(
+                    url,
+                    max_bytes=settings.max_dataset_bytes,
+                    timeout=settings.http_timeout,
+                    validators=validators,
+                )
+            )
+        except TransientDatasetError as error:
+            stack.close()
+            if time.monotonic() + delay > deadline:
+                raise DatasetError(
+                    f"{error} (gave up after {attempts} attempts in "
+                    f"{settings.refresh_deadline:g} s)"
+                ) from None
+            report(f"retrying in {delay:.1f} s: {error}")
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+            continue
+        with stack:
+            yield snapshot
+        return
+
+
+def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
+    """Check the dataset; train and publish only if it changed."""
+    url = settings.dataset_url
+    if not url:
+        raise DatasetError("no dataset: set RECSYS_DATASET_URL or pass --dataset-url")
+    started = time.perf_counter()
+    data_dir = settings.data_dir
+    live = current_fingerprint(data_dir)
+    state = read_state(data_dir)
+    # Validators only count for the URL they came from, and only while a model exists.
+    known = state if (state.get("url") == url and live is not None and not force) else {}
+    path = local_path(url)
+    if path is not None:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise DatasetError(f"dataset not found: {path}") from None
+        if live and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
+            report(f"unchanged: {path} has the size and mtime of the last dataset trained on")
+            return TrainResult(status="unchanged", model_id=live[0], seconds=_since(started))
+        validators = Validators()
+        source_state: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    else:
+        validators = Validators(known.get("etag"), known.get("last_modified"))
+        source_state = {}
+    with fetched_with_retries(settings, url, validators, report) as snapshot:
+        if snapshot.not_modified:
+            if live is None:  # we sent no validators: the server is confused
+                raise DatasetError(f"{url} answered 304 Not Modified to an unconditional GET")
+            report(f"unchanged: the server answered 304 Not Modified for {url}")
+            return TrainResult(status="unchanged", model_id=live[0], seconds=_since(started))
+        report(f"fetched  {snapshot.size} bytes, sha256 {snapshot.sha256}")
+        result = train_snapshot(settings, url, snapshot, force=force, report=report)
+    save_state(
+        data_dir,
+        {
+            "url": url,
+            "etag": snapshot.etag,
+            "last_modified": snapshot.last_modified,
+            "sha256": snapshot.sha256,
+            "model_id": result.model_id,
+            **source_state,
+        },
+    )
+    result.downloaded_bytes = snapshot.size
+    result.seconds = _since(started)
+    return result
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
