@@ -4,8 +4,9 @@
 # read-only, and a request from the host must get recommendations.
 #
 # This machine has no Docker engine and cannot pull from public registries, so the images
-# are built with podman on a local base made by debootstrap (DESIGN.md, "Images"); the
-# Dockerfiles' BASE_IMAGE build argument is pointed at it. Run as root (`make test-images`).
+# are built with podman on a local base made by debootstrap (docs/deployment.md, "Images"):
+# images/Dockerfile's two targets, api and trainer, with its BASE_IMAGE build argument
+# pointed at that base. Run as root (`make test-images`).
 #
 # Knobs (environment):
 #   TEST_IMAGES_WORK      scratch folder (default var/test-images, ignored by git)
@@ -91,7 +92,7 @@ trap cleanup EXIT
 
 # --- local base -------------------------------------------------------------------------
 # Debian's python3 with its venv module (ensurepip's bundled pip), the same shape as the
-# official slim image the Dockerfiles default to. Kept between runs: it only changes with
+# official slim image the Dockerfile defaults to. Kept between runs: it only changes with
 # Debian's point releases.
 if [ "${REBUILD_BASE:-0}" = 1 ] || ! podman image exists "$BASE"; then
   say "making the local base $BASE with debootstrap (timeout ${DEBOOTSTRAP_TIMEOUT:-900} s)"
@@ -108,18 +109,19 @@ if [ "${REBUILD_BASE:-0}" = 1 ] || ! podman image exists "$BASE"; then
 fi
 
 # --- build ------------------------------------------------------------------------------
-# Docker format keeps the API image's HEALTHCHECK (the OCI format has no such field). The
-# host's CA bundle is mounted into every RUN step: pip reaches PyPI through this machine's
-# TLS-intercepting egress, whose CA only the host's bundle holds.
+# build TARGET TAG: one target of images/Dockerfile. Docker format keeps the API image's
+# HEALTHCHECK (the OCI format has no such field). The host's CA bundle is mounted into every
+# RUN step: pip reaches PyPI through this machine's TLS-intercepting egress, whose CA only
+# the host's bundle holds.
 build() {
-  local name=$1 tag=$2
-  say "building $tag"
+  local target=$1 tag=$2
+  say "building $tag (target $target)"
   podman build --format docker --pull=never --layers=false \
     --build-arg "BASE_IMAGE=$BASE" \
     --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
     -v "$CA_BUNDLE:$CA_BUNDLE:ro" \
-    -f "images/$name/Dockerfile" -t "$tag" . >"$WORK/build-$name.log" 2>&1 \
-    || { tail -30 "$WORK/build-$name.log" >&2; die "building $name failed (log: $WORK/build-$name.log)"; }
+    -f images/Dockerfile --target "$target" -t "$tag" . >"$WORK/build-$target.log" 2>&1 \
+    || { tail -30 "$WORK/build-$target.log" >&2; die "building $target failed (log: $WORK/build-$target.log)"; }
 }
 build trainer "$TRAINER_IMAGE"
 build api "$API_IMAGE"
@@ -127,10 +129,10 @@ build api "$API_IMAGE"
 for image in "$TRAINER_IMAGE" "$API_IMAGE"; do
   user=$(podman image inspect -f '{{.Config.User}}' "$image")
   [ "$user" = 10001:10001 ] || die "$image runs as '$user', not 10001:10001"
-  # No dataset or model inside: /data is an empty mount point, the build stage's sources
-  # and wheels stayed behind, and no model file or sample CSV is anywhere in the image.
+  # No dataset or model inside: /data is an empty mount point, the build stages' sources,
+  # wheels and build venv stayed behind, and no model file or sample CSV is anywhere.
   found=$(podman run --rm --no-healthcheck --user 0 --entrypoint /bin/sh "$image" -c \
-    'ls -A /data; ls -d /src /wheels 2>/dev/null; find / -xdev \( -name "*.rsm" \
+    'ls -A /data; ls -d /src /wheels /opt/build 2>/dev/null; find / -xdev \( -name "*.rsm" \
       -o -name current.json -o -name "ds[0-9].csv" -o -name songs.csv \) -print')
   [ -z "$found" ] || die "$image carries data it should not: $found"
 done

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.manifests import OVERLAYS, Rendered, render_overlay
+from tests.support.manifests import OVERLAYS, Rendered, render_overlay
 
 
 @pytest.fixture(scope="session", params=OVERLAYS)

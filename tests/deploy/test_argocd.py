@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.manifests import ARGOCD, OVERLAYS, REPO, Obj, load_yaml_documents, render_overlay
+from tests.support.manifests import ARGOCD, OVERLAYS, REPO, Obj, load_yaml_documents, render_overlay
 
 
 def applications() -> dict[str, Obj]:

@@ -1,4 +1,4 @@
-"""The rendered manifests keep DESIGN.md's contracts ("Kubernetes"), in every overlay.
+"""The rendered manifests keep the program's contracts (docs/architecture.md), in every overlay.
 
 These are the mistakes a schema cannot see: a probe on the wrong port, a Service selecting
 nothing, an env var the program never reads, a writable volume in the read-only API.
@@ -6,15 +6,17 @@ nothing, an env var the program never reads, a writable volume in the read-only 
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from recsys.cli import build_parser
+from recsys.cli.main import build_parser
+from recsys.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
 from recsys.settings import Settings
-from tests.deploy.manifests import (
+from tests.support.manifests import (
     Obj,
     Rendered,
     containers,
@@ -135,6 +137,17 @@ def test_rollouts_never_take_a_serving_pod_away_first(rendered: Rendered) -> Non
     assert 0 < int(pre_stop[1]) < pod_template(deployment)["spec"]["terminationGracePeriodSeconds"]
 
 
+def test_a_stopping_api_pod_is_not_killed_before_it_has_finished(rendered: Rendered) -> None:
+    """The grace period runs from the start of the preStop sleep; SIGTERM comes after it, and
+    the graceful shutdown after that. Past the grace period the kubelet sends SIGKILL."""
+    deployment = rendered.one("Deployment", API)
+    pre_stop = api_container(rendered)["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    grace = pod_template(deployment)["spec"]["terminationGracePeriodSeconds"]
+    # GRACEFUL_SHUTDOWN_SECONDS: the longest `recsys serve` (uvicorn) takes after SIGTERM.
+    assert int(pre_stop[1]) + GRACEFUL_SHUTDOWN_SECONDS < grace
+
+
 # --- environment ------------------------------------------------------------------------
 
 
@@ -160,12 +173,19 @@ def test_service_links_cannot_inject_recsys_variables(rendered: Rendered) -> Non
 
 def test_the_trainers_read_the_dataset_from_the_overlay_config(rendered: Rendered) -> None:
     config = rendered.one("ConfigMap", DATASET_CONFIG)
-    assert {"RECSYS_DATASET_URL", "RECSYS_MIN_SUPPORT", "RECSYS_MIN_CONFIDENCE"} <= set(
-        config["data"]
-    )
+    assert "RECSYS_DATASET_URL" in config["data"]
     for workload in trainer_workloads(rendered):
         (container,) = containers(workload)
         assert {"configMapRef": {"name": DATASET_CONFIG}} in container["envFrom"]
+
+
+def test_the_dataset_config_says_only_what_differs_from_the_defaults(rendered: Rendered) -> None:
+    """The mining parameters take the program's defaults unless an overlay wants others."""
+    fields = {f"RECSYS_{name.upper()}": name for name in Settings.model_fields}
+    for variable, value in rendered.one("ConfigMap", DATASET_CONFIG)["data"].items():
+        name = fields[variable]
+        parsed = getattr(Settings(**{name: value}), name)
+        assert parsed != Settings.model_fields[name].default, f"{variable}={value} is the default"
 
 
 def test_the_api_does_not_depend_on_the_dataset_config(rendered: Rendered) -> None:
@@ -260,6 +280,15 @@ def test_every_container_runs_a_real_recsys_command(rendered: Rendered) -> None:
         for container in containers(workload):
             assert "command" not in container
             parser.parse_args(container["args"])  # SystemExit on an unknown command or flag
+
+
+def test_the_refresh_pod_is_the_trainer_pod_with_its_own_command(rendered: Rendered) -> None:
+    """Image, dataset config, volumes, security and resources: one pod spec for both."""
+    job, cron = (copy.deepcopy(pod_template(w)["spec"]) for w in trainer_workloads(rendered))
+    for spec in (job, cron):
+        for container in spec["containers"]:
+            del container["name"], container["args"]
+    assert job == cron
 
 
 def test_trainer_and_refresh_run_the_same_image(rendered: Rendered) -> None:

@@ -1,4 +1,5 @@
-"""The Dockerfiles: hadolint clean, and the contracts the manifests and DESIGN.md rely on.
+"""images/Dockerfile: hadolint clean, and the contracts the manifests and docs/deployment.md
+("Images") rely on, for each image: its build target, and the earlier stages it starts from.
 
 The images themselves are built and run by `make test-images` (images/test-images.sh);
 these checks are the static half, fast enough for every `make test`.
@@ -6,17 +7,27 @@ these checks are the static half, fast enough for every `make test`.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.manifests import DOCKERFILES, REPO, containers, pod_template, render_overlay
+from tests.support.manifests import (
+    DOCKERFILE,
+    IMAGES,
+    REPO,
+    containers,
+    pod_template,
+    render_overlay,
+)
 
 EXTRAS = {"api": "serve", "trainer": "train"}
 OCI_LABELS = ("title", "description", "version", "revision", "licenses", "base.name")
+BASE = "${BASE_IMAGE}"
 
 
 def bin_tool(name: str) -> str:
@@ -24,9 +35,39 @@ def bin_tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    start: str  # what FROM names: an image, or an earlier stage
+    instructions: tuple[tuple[str, str], ...]  # (INSTRUCTION, arguments)
+
+    def values(self, keyword: str) -> list[str]:
+        return [rest for found, rest in self.instructions if found == keyword]
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    preamble: tuple[tuple[str, str], ...]  # the ARGs before the first FROM
+    stages: dict[str, Stage]  # in file order
+
+    def lineage(self, name: str) -> list[Stage]:
+        """Stage NAME and the stages it is built FROM, the first first: what an image holds."""
+        chain = [self.stages[name]]
+        while chain[0].start in self.stages:
+            chain.insert(0, self.stages[chain[0].start])
+        return chain
+
+    def values(self, target: str, keyword: str) -> list[str]:
+        """KEYWORD's arguments in the image that TARGET builds, in order."""
+        return [value for stage in self.lineage(target) for value in stage.values(keyword)]
+
+    def wheel_stages(self) -> list[Stage]:
+        return [s for s in self.stages.values() if any("pip wheel" in r for r in s.values("RUN"))]
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    text = re.sub(r"\\\n", " ", text)
     pairs = []
     for line in text.splitlines():
         line = line.strip()
@@ -36,14 +77,28 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def values(dockerfile: Path, keyword: str) -> list[str]:
-    return [rest for found, rest in instructions(dockerfile) if found == keyword]
+@functools.cache
+def dockerfile() -> Dockerfile:
+    preamble: list[tuple[str, str]] = []
+    starts: dict[str, str] = {}
+    bodies: dict[str, list[tuple[str, str]]] = {}
+    current = preamble
+    for keyword, rest in instructions(DOCKERFILE.read_text()):
+        if keyword != "FROM":
+            current.append((keyword, rest))
+            continue
+        words = [word for word in rest.split() if not word.startswith("--")]
+        name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(starts))
+        assert name not in starts, f"two stages named {name}"
+        starts[name] = words[0]
+        current = bodies[name] = []
+    stages = {name: Stage(name, starts[name], tuple(bodies[name])) for name in starts}
+    return Dockerfile(tuple(preamble), stages)
 
 
-@pytest.mark.parametrize("image", sorted(DOCKERFILES))
-def test_hadolint_is_clean(image: str) -> None:
+def test_hadolint_is_clean() -> None:
     done = subprocess.run(
-        [bin_tool("hadolint"), str(DOCKERFILES[image])],
+        [bin_tool("hadolint"), str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -53,36 +108,70 @@ def test_hadolint_is_clean(image: str) -> None:
     assert done.stdout == ""
 
 
-@pytest.mark.parametrize("image", sorted(DOCKERFILES))
-def test_the_base_image_is_an_arg_with_a_pinned_default(image: str) -> None:
-    (default,) = [arg for arg in values(DOCKERFILES[image], "ARG") if arg.startswith("BASE_IMAGE=")]
+def test_every_image_is_a_target() -> None:
+    assert set(IMAGES) <= set(dockerfile().stages)
+
+
+def test_the_base_image_is_an_arg_with_a_pinned_default() -> None:
+    file = dockerfile()
+    (default,) = [arg for key, arg in file.preamble if key == "ARG" and "BASE_IMAGE=" in arg]
     reference = default.split("=", 1)[1]
     name, _, tag = reference.partition("@")[0].rpartition(":")
     assert name, f"{reference}: no tag"
     assert tag != "latest"
     assert re.search(r"\d+\.\d+\.\d+", tag), f"{tag}: not pinned to a patch release"
-    assert values(DOCKERFILES[image], "FROM") == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
+    # Every stage starts from that base or from an earlier stage: no other image.
+    names = list(file.stages)
+    for index, stage in enumerate(file.stages.values()):
+        assert stage.start == BASE or stage.start in names[:index], stage.start
 
 
-@pytest.mark.parametrize("image", sorted(DOCKERFILES))
-def test_the_wheel_is_built_then_installed_with_its_extra(image: str) -> None:
-    run = values(DOCKERFILES[image], "RUN")[0]
-    assert "pip wheel" in run
-    assert f'/wheels/recsys-*.whl)[{EXTRAS[image]}]"' in run
-    copies = values(DOCKERFILES[image], "COPY")
-    assert copies == [
-        "pyproject.toml README.md ./",
-        "src ./src",
-        "--from=build /opt/venv /opt/venv",
+def test_the_images_share_their_runtime_stage() -> None:
+    """The user, the data directory, the environment and the entrypoint are written once."""
+    file = dockerfile()
+    for keyword in ("USER", "ENTRYPOINT"):
+        assert sum(len(stage.values(keyword)) for stage in file.stages.values()) == 1, keyword
+    creating_the_user = [
+        stage.name
+        for stage in file.stages.values()
+        if any("useradd" in run for run in stage.values("RUN"))
     ]
+    assert len(creating_the_user) == 1
+    for image in IMAGES:
+        assert creating_the_user[0] in [stage.name for stage in file.lineage(image)]
 
 
-@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+@pytest.mark.parametrize("image", IMAGES)
+def test_the_wheel_is_built_once_then_installed_with_the_image_extra(image: str) -> None:
+    file = dockerfile()
+    (wheel,) = file.wheel_stages()
+    assert wheel.values("COPY") == ["pyproject.toml README.md ./", "src ./src"]
+    lineage = [stage.name for stage in file.lineage(image)]
+    assert file.lineage(image)[0].start == BASE
+    assert wheel.name not in lineage, "the image holds the build stage"
+    # Nothing but the installed venv reaches the image: no sources, no wheels.
+    (copy,) = file.values(image, "COPY")
+    match = re.fullmatch(r"--from=(\S+) /opt/venv /opt/venv", copy)
+    assert match, copy
+    venv = file.stages[match.group(1)]
+    assert wheel in file.lineage(venv.name)
+    (install,) = venv.values("RUN")
+    assert f'/wheels/recsys-*.whl)[{EXTRAS[image]}]"' in install
+
+
+@pytest.mark.parametrize("image", IMAGES)
 def test_oci_labels(image: str) -> None:
-    labels = " ".join(values(DOCKERFILES[image], "LABEL"))
+    labels = " ".join(dockerfile().values(image, "LABEL"))
     for label in OCI_LABELS:
         assert f"org.opencontainers.image.{label}=" in labels
     assert f'org.opencontainers.image.title="recsys-{image}"' in labels
+
+
+def test_only_the_api_image_has_a_health_check() -> None:
+    (api,) = dockerfile().values("api", "HEALTHCHECK")
+    assert "CMD" in api
+    assert "/healthz" in api
+    assert dockerfile().values("trainer", "HEALTHCHECK") == ["NONE"]
 
 
 def test_the_build_context_holds_no_data() -> None:
@@ -104,19 +193,20 @@ def test_the_build_context_holds_no_data() -> None:
 def test_images_agree_with_the_manifests(overlay: str) -> None:
     """User, port, data directory and commands: what the pods assume of their images."""
     rendered = render_overlay(overlay)
+    file = dockerfile()
     for image, workload in [
         ("api", rendered.one("Deployment", "recsys-api")),
         ("trainer", rendered.one("Job", "recsys-train")),
         ("trainer", rendered.one("CronJob", "recsys-refresh")),
     ]:
-        dockerfile = DOCKERFILES[image]
         uid = pod_template(workload)["spec"]["securityContext"]["runAsUser"]
-        assert values(dockerfile, "USER") == [f"{uid}:{uid}"]
-        assert "RECSYS_DATA_DIR=/data" in " ".join(values(dockerfile, "ENV"))
-        assert values(dockerfile, "ENTRYPOINT") == ['["recsys"]']
+        assert file.values(image, "USER") == [f"{uid}:{uid}"]
+        assert "RECSYS_DATA_DIR=/data" in " ".join(file.values(image, "ENV"))
+        assert file.values(image, "ENTRYPOINT") == ['["recsys"]']
         (container,) = containers(workload)
+        assert container["image"].rpartition(":")[0].endswith(f"recsys-{image}")
         assert [port["containerPort"] for port in container.get("ports", [])] == [
-            int(port) for port in values(dockerfile, "EXPOSE")
+            int(port) for port in file.values(image, "EXPOSE")
         ]
 
 
@@ -129,6 +219,12 @@ def test_the_image_test_script_is_shellcheck_clean() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_image_test_script_builds_every_target() -> None:
+    script = (REPO / "images" / "test-images.sh").read_text()
+    assert '-f images/Dockerfile --target "$target"' in script
+    assert sorted(re.findall(r"^build (\w+) ", script, re.M)) == sorted(IMAGES)
 
 
 def test_ci_runs_the_image_test_after_the_suite() -> None:

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions
 
-from tests.deploy.manifests import Rendered
+from tests.support.manifests import Rendered
 
 # 1.30: the oldest release these manifests promise to work on; the newest the library bundles.
 NEWEST = all_versions()[-1]

@@ -1,4 +1,4 @@
-"""Loading a large model (a million rules, 300,000 songs) happens off the event loop: requests keep being served."""
+"""Loading a large model (a million rules, 300,000 songs) happens off the event loop."""
 
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ KUSTOMIZE = REPO / "deploy" / "kustomize"
 OVERLAYS_DIR = KUSTOMIZE / "overlays"
 ARGOCD = REPO / "deploy" / "argocd"
 WORKFLOWS = REPO / ".github" / "workflows"
-DOCKERFILES = {name: REPO / "images" / name / "Dockerfile" for name in ("api", "trainer")}
+# One Dockerfile, one build target per image: target api is the image recsys-api, and so on.
+DOCKERFILE = REPO / "images" / "Dockerfile"
+IMAGES = ("api", "trainer")
 
 # Every overlay is a folder with a kustomization.yaml: a new one is tested without a change here.
 OVERLAYS = sorted(
