@@ -11,6 +11,9 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
+# The longest song name the API accepts, and so the longest a dataset may hold: a longer
+# one could never be asked for.
+MAX_SONG_LENGTH = 500
 
 
 def normalize_song_name(name: str) -> str:

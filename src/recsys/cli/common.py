@@ -23,6 +23,17 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters (escape sequences included) escaped.
+
+    Song names come from datasets and APIs nobody here controls; a name holding ESC could
+    otherwise repaint or retitle the operator's terminal. JSON output needs none of this.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False), flush=True)
 

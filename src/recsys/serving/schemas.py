@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from recsys.songs import MAX_SONG_LENGTH
+
 MAX_SONGS = 1000
-MAX_SONG_LENGTH = 500
 MAX_K = 100
 MAX_BODY_BYTES = 1024 * 1024
 
