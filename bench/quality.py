@@ -40,7 +40,7 @@ from recsys.tools.evaluate import (
     split_playlists,
 )
 from recsys.tools.scoring import Answer, Query, Recommender, Scores, score
-from recsys.training.fetch import Snapshot, fetched
+from recsys.training.fetch import Snapshot, fetched_dataset
 from recsys.training.mining import mine
 from recsys.training.playlists import Playlists, load_playlists
 
@@ -191,9 +191,7 @@ class Baselines:
 def load(path: Path) -> tuple[Playlists, Snapshot]:
     """The dataset as `recsys evaluate` reads it: fetched (hashed), then loaded."""
     settings = Settings()
-    with fetched(
-        str(path), max_bytes=settings.max_dataset_bytes, timeout=settings.http_timeout
-    ) as snapshot:
+    with fetched_dataset(settings, str(path)) as snapshot:
         if snapshot.path is None:
             raise RuntimeError(f"no dataset at {path}")
         return load_playlists(snapshot.path), snapshot

@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MIN_SUPPORT = 0.015
 DEFAULT_MIN_CONFIDENCE = 0.1
 DEFAULT_MAX_RULE_LENGTH = 2
+# Far above any model this format holds for a real catalogue; a cap, not a target.
+DEFAULT_MAX_MODEL_BYTES = 1 << 30
 
 
 class WatchMode(StrEnum):
@@ -63,6 +65,33 @@ class Settings(BaseSettings):
     )
     api_url: str = Field(
         "http://127.0.0.1:8000", description="The API that `recommend` and `probe` talk to."
+    )
+    # Serving limits: what one client, or one file on the shared volume, can cost a pod.
+    max_model_bytes: int = Field(
+        DEFAULT_MAX_MODEL_BYTES, gt=0, description="Model files larger than this are refused."
+    )
+    metrics_port: int = Field(
+        9100, ge=0, le=65535, description="Port of the /metrics listener (not the API's port)."
+    )
+    client_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send a request's headers, or body."
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections per API process; more are closed at once."
+    )
+    # Publishing guard: a model with no rules, or from under half the live model's playlists,
+    # is refused unless this is set (for one run: `train --allow-shrink`).
+    allow_shrink: bool = Field(
+        False, description="Publish a model without rules, or from far fewer playlists."
+    )
+    # Download guards: a dataset server may be slow, or may point elsewhere.
+    download_deadline: float = Field(
+        600.0, gt=0, description="Seconds one whole dataset download may take, redirects included."
+    )
+    dataset_redirect_hosts: str = Field(
+        "",
+        description="Comma-separated hosts (`host` or `host:port`) a dataset download may be "
+        "redirected to besides the dataset URL's own scheme, host and port.",
     )
 
     @field_validator("dataset_url")

@@ -1,4 +1,9 @@
-"""One ArgoCD Application per overlay, each syncing it automatically into its namespace."""
+"""One ArgoCD Application per overlay, each syncing it automatically into its namespace, in
+one AppProject that admits this repository, these namespaces and these kinds only.
+
+kubernetes-validate has no schema for ArgoCD's kinds: the tests read them as YAML and check
+what they need.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,53 @@ import pytest
 
 from tests.support.manifests import ARGOCD, OVERLAYS, REPO, Obj, load_yaml_documents, render_overlay
 
+PROJECT = "recsys"
+ARGOCD_NAMESPACE = "argocd"
+IN_CLUSTER = "https://kubernetes.default.svc"
+# AppProject's spec fields (argoproj.io/v1alpha1): a misspelt one would be dropped unnoticed.
+PROJECT_FIELDS = {
+    "description",
+    "sourceRepos",
+    "sourceNamespaces",
+    "destinations",
+    "destinationServiceAccounts",
+    "clusterResourceWhitelist",
+    "clusterResourceBlacklist",
+    "namespaceResourceWhitelist",
+    "namespaceResourceBlacklist",
+    "orphanedResources",
+    "permitOnlyProjectScopedClusters",
+    "roles",
+    "signatureKeys",
+    "syncWindows",
+}
+
+
+def argocd_objects() -> list[Obj]:
+    objects = [
+        obj
+        for path in sorted(ARGOCD.glob("*.yaml"))
+        for obj in load_yaml_documents(path.read_text())
+    ]
+    for obj in objects:
+        assert obj["apiVersion"] == "argoproj.io/v1alpha1"
+        assert obj["kind"] in ("Application", "AppProject"), obj["kind"]
+        # ArgoCD reads its Applications and projects from its own namespace only.
+        assert obj["metadata"]["namespace"] == ARGOCD_NAMESPACE
+    return objects
+
+
+def project() -> Obj:
+    (found,) = [obj for obj in argocd_objects() if obj["kind"] == "AppProject"]
+    assert found["metadata"]["name"] == PROJECT
+    return found
+
 
 def applications() -> dict[str, Obj]:
     """The Applications in deploy/argocd, by the overlay folder their source points at."""
     apps: dict[str, Obj] = {}
-    for path in sorted(ARGOCD.glob("*.yaml")):
-        for app in load_yaml_documents(path.read_text()):
-            assert app["apiVersion"] == "argoproj.io/v1alpha1"
-            assert app["kind"] == "Application"
+    for app in argocd_objects():
+        if app["kind"] == "Application":
             overlay_path = app["spec"]["source"]["path"]
             assert overlay_path.startswith("deploy/kustomize/overlays/")
             assert (REPO / overlay_path / "kustomization.yaml").is_file(), overlay_path
@@ -22,9 +66,9 @@ def applications() -> dict[str, Obj]:
 
 
 def test_every_overlay_has_exactly_one_application() -> None:
-    files = [app for path in ARGOCD.glob("*.yaml") for app in load_yaml_documents(path.read_text())]
+    found = [obj for obj in argocd_objects() if obj["kind"] == "Application"]
     assert sorted(applications()) == OVERLAYS
-    assert len(files) == len(OVERLAYS)
+    assert len(found) == len(OVERLAYS)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -55,3 +99,69 @@ def test_every_application_follows_the_same_repository() -> None:
     urls = {app["spec"]["source"]["repoURL"] for app in applications().values()}
     assert len(urls) == 1
     assert urls.pop().endswith("/recsys.git")
+
+
+# --- the AppProject ----------------------------------------------------------------------
+
+
+def test_every_application_is_in_the_recsys_project() -> None:
+    """Not `default`, which deploys anything from anywhere to anywhere."""
+    for overlay, app in applications().items():
+        assert app["spec"]["project"] == project()["metadata"]["name"], overlay
+
+
+def test_the_project_is_well_formed() -> None:
+    found = project()
+    assert set(found["spec"]) <= PROJECT_FIELDS, set(found["spec"]) - PROJECT_FIELDS
+    # Not deleted while Applications use it.
+    assert "resources-finalizer.argocd.argoproj.io" in found["metadata"]["finalizers"]
+    spec = found["spec"]
+    for entry in spec["destinations"]:
+        assert set(entry) == {"server", "namespace"}
+    for key in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
+        for entry in spec[key]:
+            assert set(entry) == {"group", "kind"}, key
+    for key in ("clusterResourceBlacklist", "namespaceResourceBlacklist"):
+        assert key not in spec, f"{key}: the whitelists say it all"
+
+
+def test_the_project_takes_only_the_applications_repository() -> None:
+    repos = {app["spec"]["source"]["repoURL"] for app in applications().values()}
+    assert project()["spec"]["sourceRepos"] == sorted(repos)
+
+
+def test_the_project_deploys_only_where_the_applications_do() -> None:
+    wanted = {
+        (app["spec"]["destination"]["server"], app["spec"]["destination"]["namespace"])
+        for app in applications().values()
+    }
+    destinations = project()["spec"]["destinations"]
+    found = [(entry["server"], entry["namespace"]) for entry in destinations]
+    assert sorted(found) == sorted(wanted)
+    assert all(server == IN_CLUSTER for server, _ in found)
+    assert not any("*" in part for entry in found for part in entry), "no wildcards"
+
+
+def group_kind(obj: Obj) -> tuple[str, str]:
+    api_version: str = obj["apiVersion"]
+    return (api_version.rpartition("/")[0], obj["kind"])
+
+
+def test_the_project_admits_exactly_the_kinds_the_overlays_render() -> None:
+    """Cluster-scoped objects (no namespace once rendered: the dev Namespace) against the
+    cluster whitelist, the rest against the namespace whitelist. Both lists are exact: a
+    kind nothing renders is a permission nobody needs."""
+    cluster: set[tuple[str, str]] = set()
+    namespaced: set[tuple[str, str]] = set()
+    for overlay in OVERLAYS:
+        for obj in render_overlay(overlay).objects:
+            scope = namespaced if obj["metadata"].get("namespace") else cluster
+            scope.add(group_kind(obj))
+    spec = project()["spec"]
+
+    def listed(key: str) -> list[tuple[str, str]]:
+        return sorted((entry["group"], entry["kind"]) for entry in spec[key])
+
+    assert listed("clusterResourceWhitelist") == sorted(cluster)
+    assert listed("namespaceResourceWhitelist") == sorted(namespaced)
+    assert cluster == {("", "Namespace")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from pydantic import ValidationError
@@ -17,18 +18,31 @@ from recsys.cli.main import build_parser
 from recsys.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
 from recsys.settings import Settings
 from tests.support.manifests import (
+    REPO,
     Obj,
     Rendered,
     containers,
     label_selector_matches,
+    markdown_section,
+    markdown_tables,
     pod_template,
+    quantity_bytes,
     resolve_port,
+    split_image,
 )
 
 API = "recsys-api"
 PVC = "recsys-data"
 DATASET_CONFIG = "recsys-dataset"
 DATA_MOUNT = "/data"
+# Variables for the runtime rather than for recsys, each with its reason (in deployment.yaml).
+RUNTIME_ENV = {"MALLOC_ARENA_MAX"}
+# The namespace allowed to scrape /metrics: the knob of networkpolicy.yaml.
+MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
 
 
 def api_container(rendered: Rendered) -> Obj:
@@ -118,12 +132,74 @@ def test_every_pod_is_covered_by_a_network_policy(rendered: Rendered) -> None:
         )
 
 
-def test_the_api_network_policy_admits_the_service_port(rendered: Rendered) -> None:
+def test_the_api_serves_metrics_on_its_own_named_port(rendered: Rendered) -> None:
+    """/metrics has its own listener (RECSYS_METRICS_PORT), declared as the port `metrics`."""
+    container = api_container(rendered)
+    env = env_of(rendered, container)
+    metrics = resolve_port(container, "metrics")
+    assert metrics == int(env["RECSYS_METRICS_PORT"])
+    assert metrics != resolve_port(container, "http")
+    (declared,) = [port for port in container["ports"] if port["name"] == "metrics"]
+    assert declared.get("protocol", "TCP") == "TCP"
+
+
+def test_no_service_exposes_the_metrics_port(rendered: Rendered) -> None:
+    """The Service (a NodePort in prod) is public: /metrics must not be behind it."""
+    container = api_container(rendered)
+    metrics = resolve_port(container, "metrics")
+    labels = pod_template(rendered.one("Deployment", API))["metadata"]["labels"]
+    for service in rendered.all("Service"):
+        if not label_selector_matches({"matchLabels": service["spec"]["selector"]}, labels):
+            continue
+        for port in service["spec"]["ports"]:
+            target = resolve_port(container, port.get("targetPort", port["port"]))
+            assert target != metrics, f"Service {service['metadata']['name']} exposes /metrics"
+
+
+def api_ingress_by_port(rendered: Rendered) -> dict[int, list[Obj]]:
+    """The API policy's ingress rules: container port -> the rules that admit it."""
     container = api_container(rendered)
     policy = rendered.one("NetworkPolicy", API)
-    ports = [port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]]
-    listening = int(env_of(rendered, container)["RECSYS_PORT"])
-    assert [resolve_port(container, port) for port in ports] == [listening]
+    admitted: dict[int, list[Obj]] = {}
+    for rule in policy["spec"]["ingress"]:
+        assert rule.get("ports"), "an ingress rule without ports admits every port"
+        for port in rule["ports"]:
+            assert port.get("protocol", "TCP") == "TCP"
+            admitted.setdefault(resolve_port(container, port["port"]), []).append(rule)
+    return admitted
+
+
+def test_the_api_network_policy_admits_http_from_anywhere(rendered: Rendered) -> None:
+    listening = int(env_of(rendered, api_container(rendered))["RECSYS_PORT"])
+    rules = api_ingress_by_port(rendered)[listening]
+    assert any("from" not in rule for rule in rules)
+    assert rendered.one("NetworkPolicy", API)["spec"]["egress"] == []
+
+
+def test_the_api_network_policy_admits_metrics_from_the_monitoring_namespace_only(
+    rendered: Rendered,
+) -> None:
+    container = api_container(rendered)
+    admitted = api_ingress_by_port(rendered)
+    assert sorted(admitted) == sorted(
+        {resolve_port(container, "http"), resolve_port(container, "metrics")}
+    )
+    for rule in admitted[resolve_port(container, "metrics")]:
+        assert rule["from"] == [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}]
+
+
+def test_prometheus_annotations_point_at_the_metrics_port(rendered: Rendered) -> None:
+    """A Prometheus that discovers pods by annotation scrapes the metrics listener."""
+    container = api_container(rendered)
+    deployment = rendered.one("Deployment", API)
+    annotations = pod_template(deployment)["metadata"].get("annotations", {})
+    assert annotations["prometheus.io/scrape"] == "true"
+    # Anything that carries scrape annotations for the API pods names the metrics listener.
+    for obj in [pod_template(deployment), *rendered.all("Service")]:
+        found = obj["metadata"].get("annotations", {})
+        if "prometheus.io/port" in found or "prometheus.io/scrape" in found:
+            assert int(found["prometheus.io/port"]) == resolve_port(container, "metrics")
+            assert found.get("prometheus.io/path", "/metrics") == "/metrics"
 
 
 def test_rollouts_never_take_a_serving_pod_away_first(rendered: Rendered) -> None:
@@ -156,7 +232,7 @@ def test_every_env_var_is_a_settings_field_with_a_valid_value(rendered: Rendered
     fields = {f"RECSYS_{name.upper()}": name for name in Settings.model_fields}
     for workload in rendered.workloads():
         for container in containers(workload):
-            env = env_of(rendered, container)
+            env = {k: v for k, v in env_of(rendered, container).items() if k not in RUNTIME_ENV}
             unknown = sorted(set(env) - set(fields))
             assert unknown == [], f"{workload['metadata']['name']}: not Settings fields"
             try:
@@ -297,6 +373,41 @@ def test_trainer_and_refresh_run_the_same_image(rendered: Rendered) -> None:
     assert images != {api_container(rendered)["image"]}
 
 
+def dataset_port(url: str) -> int | None:
+    """The port a download of `url` connects to; None for a file in the image (file://)."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None
+    return parts.port or {"https": 443, "http": 80}[parts.scheme]
+
+
+def test_the_trainers_connect_out_only_to_dns_and_the_dataset_ports(rendered: Rendered) -> None:
+    policy = rendered.one("NetworkPolicy", "recsys-trainer")
+    for workload in trainer_workloads(rendered):
+        labels = pod_template(workload)["metadata"]["labels"]
+        assert label_selector_matches(policy["spec"]["podSelector"], labels)
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert policy["spec"]["ingress"] == []
+    dns, dataset = [], []
+    for rule in policy["spec"]["egress"]:
+        assert rule.get("ports"), f"an egress rule without ports admits every port: {rule}"
+        ports = {(port["port"], port.get("protocol", "TCP")) for port in rule["ports"]}
+        if any(port == 53 for port, _ in ports):
+            assert ports == {(53, "UDP"), (53, "TCP")}
+            assert rule["to"] == [KUBE_DNS]
+            dns.append(rule)
+        else:
+            assert all(protocol == "TCP" for _, protocol in ports)
+            dataset.extend(port for port, _ in ports)
+    assert len(dns) == 1
+    # The default knob is the web's two ports; the overlay's dataset URL must be among them
+    # (dev's is a file in the trainer image: nothing to connect to).
+    url = rendered.one("ConfigMap", DATASET_CONFIG)["data"]["RECSYS_DATASET_URL"]
+    port = dataset_port(url)
+    assert port is None or port in dataset, f"{url}: its port is not in the trainer's egress"
+    assert set(dataset) <= {443, 80}, "a port beyond the defaults: say why in the overlay"
+
+
 # --- security, resources, images --------------------------------------------------------
 
 
@@ -329,9 +440,8 @@ def test_every_image_has_a_pinned_tag(rendered: Rendered) -> None:
     for workload in rendered.workloads():
         for container in containers(workload):
             image = container["image"]
-            name, _, tag = image.rpartition(":")
-            assert name, f"{image}: no tag"
-            assert "/" not in tag, f"{image}: no tag"
+            _, tag, _ = split_image(image)
+            assert tag, f"{image}: no tag"
             assert tag != "latest", image
 
 
@@ -358,10 +468,87 @@ def test_prod_is_shaped_for_the_shared_cluster(prod: Rendered) -> None:
     assert prod.all("Namespace") == []
 
 
-def test_prod_images_are_release_tags_in_a_registry(prod: Rendered) -> None:
+def test_prod_images_are_pinned_by_digest_in_a_registry(prod: Rendered) -> None:
+    """The digest is what runs; the release tag beside it says which release that is."""
     for workload in prod.workloads():
         for container in containers(workload):
-            name, _, tag = container["image"].rpartition(":")
-            assert "." in name.split("/")[0], f"{name}: not in a registry"
-            assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{tag}: not a release version"
+            image = container["image"]
+            match = re.fullmatch(r"([^@]+):(\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}", image)
+            assert match, f"{image}: not NAME:X.Y.Z@sha256:DIGEST"
+            assert "." in match.group(1).split("/")[0], f"{image}: not in a registry"
             assert container["imagePullPolicy"] == "Always"
+
+
+def test_prod_spreads_the_api_replicas_over_nodes(prod: Rendered) -> None:
+    """Soft (ScheduleAnyway): on the shared cluster a replica that cannot be placed apart
+    must still run; DoNotSchedule would leave it Pending and stall rollouts and drains."""
+    deployment = prod.one("Deployment", API)
+    labels = pod_template(deployment)["metadata"]["labels"]
+    constraints = pod_template(deployment)["spec"]["topologySpreadConstraints"]
+    (by_node,) = [c for c in constraints if c["topologyKey"] == "kubernetes.io/hostname"]
+    assert label_selector_matches(by_node["labelSelector"], labels)
+    assert by_node["maxSkew"] == 1
+    assert by_node["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+# --- API memory: docs/operations.md, "Sizing memory" -------------------------------------
+
+OPERATIONS = REPO / "docs" / "operations.md"
+RESULTS = REPO / "bench" / "RESULTS.md"
+
+
+def sizing_rule() -> int:
+    """The N of the documented rule `API memory limit >= R + N x F`."""
+    section = markdown_section(OPERATIONS.read_text(), "Sizing memory")
+    (factor,) = re.findall(r"^API memory limit >= R \+ (\d+) x F$", section, re.M)
+    return int(factor)
+
+
+def default_model_figures() -> tuple[dict[str, str], dict[str, str]]:
+    """The bench/RESULTS.md rows the rule takes R and F from, for the default settings:
+    the server's RSS with the default ds1 model loaded, and that model's file size."""
+    results = RESULTS.read_text()
+    (resident,) = [
+        row
+        for table in markdown_tables(markdown_section(results, "API throughput"))
+        for row in table
+        if row.get("model") == "ds1 default"
+    ]
+    defaults = Settings()
+    (model,) = [
+        row
+        for table in markdown_tables(
+            markdown_section(results, "Mining parameters, scored by the index")
+        )
+        for row in table
+        if "model KB" in row
+        and float(row["min_support"]) == defaults.min_support
+        and float(row["min_confidence"]) == defaults.min_confidence
+        and int(row["max_len"]) == defaults.max_rule_length
+    ]
+    return resident, model
+
+
+def test_the_api_memory_limit_follows_the_sizing_rule(rendered: Rendered) -> None:
+    """limit >= R + N x F for the default model, reading MB and KB as MiB and KiB (the
+    larger reading). Requested as much as the limit: the node guarantees it."""
+    resident, model = default_model_figures()
+    needed = float(resident["RSS MB"]) * 2**20 + sizing_rule() * float(model["model KB"]) * 2**10
+    resources = api_container(rendered)["resources"]
+    limit = quantity_bytes(resources["limits"]["memory"])
+    assert limit >= needed, f"{resources['limits']['memory']} < R + {sizing_rule()} x F"
+    assert quantity_bytes(resources["requests"]["memory"]) == limit
+
+
+def test_the_sizing_docs_quote_the_figures_the_limit_is_sized_from() -> None:
+    section = markdown_section(OPERATIONS.read_text(), "Sizing memory")
+    quoted = {line[1:].strip() for line in section.splitlines() if line.startswith(">")}
+    for row in default_model_figures():
+        line = "| " + " | ".join(row.values()) + " |"
+        assert line in quoted, f"docs/operations.md, Sizing memory, does not quote: {line}"
+
+
+def test_the_api_caps_malloc_arenas(rendered: Rendered) -> None:
+    """Freed model memory stays in glibc's per-thread arenas: RSS would ratchet after swaps."""
+    env = env_of(rendered, api_container(rendered))
+    assert env["MALLOC_ARENA_MAX"] == "2"

@@ -13,16 +13,22 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.manifests import (
     DOCKERFILE,
     IMAGES,
+    KUBE_PLAY,
+    OVERLAYS_DIR,
     REPO,
     containers,
+    load_yaml_documents,
     pod_template,
+    render,
     render_overlay,
+    split_image,
 )
 
 EXTRAS = {"api": "serve", "trainer": "train"}
@@ -149,8 +155,8 @@ def test_the_wheel_is_built_once_then_installed_with_the_image_extra(image: str)
     lineage = [stage.name for stage in file.lineage(image)]
     assert file.lineage(image)[0].start == BASE
     assert wheel.name not in lineage, "the image holds the build stage"
-    # Nothing but the installed venv reaches the image: no sources, no wheels.
-    (copy,) = file.values(image, "COPY")
+    # Of the build stages, only the installed venv reaches the image: no sources, no wheels.
+    (copy,) = [value for value in file.values(image, "COPY") if value.startswith("--from=")]
     match = re.fullmatch(r"--from=(\S+) /opt/venv /opt/venv", copy)
     assert match, copy
     venv = file.stages[match.group(1)]
@@ -174,19 +180,72 @@ def test_only_the_api_image_has_a_health_check() -> None:
     assert dockerfile().values("trainer", "HEALTHCHECK") == ["NONE"]
 
 
-def test_the_build_context_holds_no_data() -> None:
-    """An allow-list: only what the wheel is built from reaches the build."""
+def context_files(image: str) -> dict[str, str]:
+    """What IMAGE holds from the build context (not from build stages): path -> source."""
+    files = {}
+    for value in dockerfile().values(image, "COPY"):
+        words = value.split()
+        if any(word.startswith("--from=") for word in words):
+            continue
+        *sources, destination = [word for word in words if not word.startswith("--")]
+        for source in sources:
+            inside = destination
+            if destination.endswith("/"):
+                inside = destination + source.rstrip("/").rsplit("/", 1)[-1]
+            else:
+                assert len(sources) == 1, f"COPY {value}: many sources need a directory"
+            files[inside] = source
+    return files
+
+
+def test_the_build_context_holds_the_wheel_sources_and_the_samples_only() -> None:
+    """An allow-list: what the wheel is built from, and the samples the trainer image
+    carries. Each sample let in is copied into the trainer image, and nothing else is."""
     patterns = [
         line
         for line in (REPO / ".dockerignore").read_text().splitlines()
         if line and not line.startswith("#")
     ]
     assert patterns[0] == "*"
-    assert sorted(p for p in patterns if p.startswith("!")) == [
-        "!README.md",
-        "!pyproject.toml",
-        "!src/",
+    allowed = sorted(p.removeprefix("!") for p in patterns if p.startswith("!"))
+    samples = [path for path in allowed if path.startswith("data/")]
+    assert sorted(set(allowed) - set(samples)) == ["README.md", "pyproject.toml", "src/"]
+    assert sorted(context_files("trainer").values()) == samples
+    for sample in samples:
+        assert (REPO / sample).is_file(), sample
+
+
+def test_only_the_trainer_image_holds_data() -> None:
+    """The API image serves models from the volume; it holds no dataset and no model."""
+    assert context_files("api") == {}
+    for inside, source in context_files("trainer").items():
+        assert re.fullmatch(r"data/sample/[\w-]+\.csv", source), source
+        assert inside.startswith("/usr/share/recsys/"), inside
+
+
+def dataset_file(objects: list[dict[str, Any]]) -> str:
+    """The path in the trainer image that a rendered recsys-dataset ConfigMap names."""
+    (config,) = [
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "recsys-dataset"
     ]
+    url = config["data"]["RECSYS_DATASET_URL"]
+    assert url.startswith("file:///"), f"{url}: not a file in the trainer image"
+    return url.removeprefix("file://")
+
+
+@pytest.mark.parametrize(
+    "overlay",
+    [OVERLAYS_DIR / "dev", KUBE_PLAY / "ds2"],
+    ids=["dev", "kube-play-ds2"],
+)
+def test_the_dev_dataset_is_a_file_the_trainer_image_holds(overlay: Path) -> None:
+    """deploy/kustomize/overlays/dev works with no edit: its dataset travels in the trainer
+    image (`make test-images` checks the built image too). So does the other sample, which
+    test-images refreshes to."""
+    path = dataset_file(load_yaml_documents(render(overlay)))
+    files = context_files("trainer")
+    assert path in files, f"{path}: the Dockerfile copies no such file into the trainer image"
+    assert (REPO / files[path]).stat().st_size > 0
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
@@ -204,10 +263,15 @@ def test_images_agree_with_the_manifests(overlay: str) -> None:
         assert "RECSYS_DATA_DIR=/data" in " ".join(file.values(image, "ENV"))
         assert file.values(image, "ENTRYPOINT") == ['["recsys"]']
         (container,) = containers(workload)
-        assert container["image"].rpartition(":")[0].endswith(f"recsys-{image}")
-        assert [port["containerPort"] for port in container.get("ports", [])] == [
-            int(port) for port in file.values(image, "EXPOSE")
+        assert split_image(container["image"])[0].endswith(f"recsys-{image}")
+        # EXPOSE 8000 9100, or one EXPOSE per port; a port may carry its protocol (8000/tcp).
+        exposed = [
+            int(port.split("/")[0])
+            for value in file.values(image, "EXPOSE")
+            for port in value.split()
         ]
+        declared = [port["containerPort"] for port in container.get("ports", [])]
+        assert declared == exposed, f"recsys-{image}: the Dockerfile's EXPOSE, {exposed}"
 
 
 def test_the_image_test_script_is_shellcheck_clean() -> None:

@@ -258,3 +258,36 @@ def test_opens_the_tag_bump_in_the_prod_overlay() -> None:
     assert workflow["permissions"] == {"contents": "read"}
     assert bump["permissions"] == {"contents": "write", "pull-requests": "write"}
     assert workflow["jobs"]["images"]["permissions"] == {"contents": "read", "packages": "write"}
+
+
+def test_the_bump_pins_the_digests_the_images_job_pushed() -> None:
+    """Prod runs what was pushed: build-push-action's digest, one job output per image (a
+    matrix merges its runs' outputs, so each image writes its own name), written into the
+    prod overlay as NAME:TAG@DIGEST."""
+    jobs = load(RELEASE)["jobs"]
+    images = jobs["images"]
+    (build,) = [s for s in images["steps"] if s.get("uses", "").startswith("docker/build-push")]
+    (record,) = [s for s in images["steps"] if s.get("id") == "digest"]
+    assert record["env"]["DIGEST"] == f"${{{{ steps.{build['id']}.outputs.digest }}}}"
+    assert record["env"]["IMAGE"] == "${{ matrix.image }}"
+    assert '"$IMAGE-digest=$DIGEST" >>"$GITHUB_OUTPUT"' in record["run"]
+    assert images["outputs"] == {
+        f"{image}-digest": f"${{{{ steps.digest.outputs.{image}-digest }}}}" for image in IMAGES
+    }
+
+    (set_image,) = [
+        s for s in jobs["bump-prod"]["steps"] if "kustomize edit set image" in s.get("run", "")
+    ]
+    carriers = {
+        value: name for name, value in set_image["env"].items() if "needs.images.outputs" in value
+    }
+    assert sorted(carriers) == sorted(
+        f"${{{{ needs.images.outputs.{image}-digest }}}}" for image in IMAGES
+    )
+    for image in IMAGES:
+        variable = carriers[f"${{{{ needs.images.outputs.{image}-digest }}}}"]
+        assert f'recsys-{image}:${{TAG#v}}@${variable}"' in set_image["run"], image
+    # What kustomize wrote is checked in the rendered manifests before the pull request.
+    assert "kustomize build ." in set_image["run"]
+    prod = yaml.safe_load((OVERLAYS_DIR / "prod" / "kustomization.yaml").read_text())
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"]) for image in prod["images"])

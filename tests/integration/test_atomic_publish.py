@@ -1,7 +1,13 @@
-"""SIGKILL `recsys train` while it publishes: readers only ever see a whole model."""
+"""Publishing under stress: SIGKILL mid-publish, and two trainers racing for one dataset.
+
+Readers only ever see a whole model, and the publish lock, not luck, decides which of two
+concurrent trainers publishes.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import random
 import signal
@@ -10,8 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-from recsys.model.repository import MODELS_DIR, POINTER_NAME, TEMP_MARK, load_current, read_pointer
-from tests.support.paths import SAMPLE_DS1
+from recsys.model.repository import (
+    LOCK_NAME,
+    MODELS_DIR,
+    POINTER_NAME,
+    TEMP_MARK,
+    load_current,
+    read_pointer,
+)
+from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.processes import recsys_env, run_recsys
 
 KILLS = 24
@@ -81,3 +94,56 @@ def test_sigkill_during_publish_never_exposes_a_partial_model(data_dir: Path) ->
         if TEMP_MARK in path.name
     ]
     assert leftovers == []
+
+
+def start_train(data_dir: Path, dataset: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "recsys", "train", "--dataset-url", str(dataset), "--json"],
+        env=recsys_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_line(process: subprocess.Popen[str], start: str, deadline: float) -> None:
+    """Read the child's stderr until a line starts with `start` (it is past that stage)."""
+    assert process.stderr is not None
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(start):
+            return
+    raise AssertionError(f"no {start!r} line from the trainer: {seen}")
+
+
+def test_concurrent_trains_of_one_dataset_publish_once(data_dir: Path) -> None:
+    """Both trainers find no model of their dataset and mine; the publish lock decides.
+
+    The test holds the publish lock itself until both have mined, so the race that two
+    trainers lose only sometimes happens every time: first on an empty data directory,
+    then over a model of another dataset.
+    """
+    for dataset in (SAMPLE_DS1, SAMPLE_DS2):
+        before = read_pointer(data_dir)
+        with (data_dir / LOCK_NAME).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            trainers = [start_train(data_dir, dataset) for _ in range(2)]
+            for trainer in trainers:
+                wait_for_line(trainer, "mine", time.monotonic() + 60)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        outcomes = []
+        for trainer in trainers:
+            out, err = trainer.communicate(timeout=60)
+            assert trainer.returncode == 0, err
+            outcomes.append(json.loads(out))
+        assert sorted(outcome["status"] for outcome in outcomes) == ["published", "unchanged"]
+        assert outcomes[0]["model_id"] == outcomes[1]["model_id"] == read_pointer(data_dir).model_id
+        assert read_pointer(data_dir) != before
+        models = {path.stem for path in (data_dir / MODELS_DIR).glob("*.rsm")}
+        assert models == {read_pointer(data_dir).model_id} | (
+            {before.model_id} if before else set()
+        )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -165,3 +166,17 @@ def test_recommend_when_the_server_is_down(data_dir: Path) -> None:
         "(is `recsys serve` running?)"
     )
     assert done.stdout == ""
+
+
+def test_recommend_prints_control_characters_escaped(
+    data_dir: Path, ds1_rules: RuleSet, start_server: Callable[..., ServerProcess]
+) -> None:
+    hostile = ["\x1b]0;owned\x07Title", "\x1b[2JClear", *ds1_rules.vocabulary[2:]]
+    publish_rules(data_dir, replace(ds1_rules, vocabulary=hostile))
+    server = start_server(data_dir)
+    table = run_recsys("recommend", hostile[1], "--url", server.url, "--k", "3", data_dir=data_dir)
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout
+    assert "\\x1b[2JClear" in table.stdout.splitlines()[0]
+    raw = run_recsys("recommend", hostile[1], "--url", server.url, "--json", data_dir=data_dir)
+    assert json.loads(raw.stdout)["songs"][0] == hostile[0]  # JSON keeps the names as they are

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,41 @@ def test_local_files_compare_size_and_mtime_first(data_dir: Path, tmp_path: Path
 
     dataset.write_bytes(SAMPLE_DS2.read_bytes())
     assert refresh(data_dir, dataset.as_uri()).json()["status"] == "published"
+
+
+def test_a_download_past_its_deadline_is_retried_until_the_refresh_deadline(
+    data_dir: Path, dataset_server: DatasetServer
+) -> None:
+    dataset_server.publish(SAMPLE_DS1.read_bytes())
+    dataset_server.behaviour.drip_seconds = 0.2  # every byte well within the read timeout
+    before = snapshot_dir(data_dir)
+    started = time.monotonic()
+    done = run_recsys(
+        "refresh",
+        "--dataset-url",
+        dataset_server.url,
+        data_dir=data_dir,
+        timeout=60,
+        RECSYS_HTTP_TIMEOUT="3",
+        RECSYS_DOWNLOAD_DEADLINE="1",
+        RECSYS_REFRESH_DEADLINE="3",
+    )
+    elapsed = time.monotonic() - started
+    assert_failed_cleanly(done, "deadline of 1 s (RECSYS_DOWNLOAD_DEADLINE)", before, data_dir)
+    assert "retrying in" in done.stderr
+    assert "gave up after" in done.stderr
+    assert dataset_server.requests >= 2
+    assert elapsed < 3 + 1 + 20, "the refresh deadline, one last attempt, generous slack"
+
+
+def test_the_state_file_names_the_url_redacted_and_knows_it_by_digest(
+    data_dir: Path, dataset_server: DatasetServer
+) -> None:
+    url = f"{dataset_server.url}?token=t0k3nv4lue"
+    dataset_server.publish(SAMPLE_DS1.read_bytes())
+    assert refresh(data_dir, url).returncode == 0
+    state = json.loads((data_dir / "refresh-state.json").read_text())
+    assert state["url"] == f"{dataset_server.url}?token=***"
+    assert state["url_sha256"] == hashlib.sha256(url.encode()).hexdigest()
+    assert refresh(data_dir, url).json()["status"] == "unchanged"
+    assert dataset_server.bodies_sent == 1, "the validators still apply to the same URL"

@@ -10,7 +10,12 @@ from recsys.model.repository import publish
 from recsys.model.rules import RuleSet
 from recsys.settings import Settings, WatchMode
 from tests.support.app import AppClient, in_process
-from tests.support.models import encode_new_model, publish_rules, synthetic_rule_set
+from tests.support.models import (
+    SYNTHETIC_PARAMS,
+    encode_new_model,
+    publish_rules,
+    synthetic_rule_set,
+)
 
 TICK = 0.002
 
@@ -36,7 +41,7 @@ def test_a_large_model_loads_without_stalling_the_event_loop(
     publish_rules(data_dir, ds1_rules)
     big = synthetic_rule_set(rules=1_000_000, songs=300_000)
     with in_process(Settings(data_dir=data_dir, watch=WatchMode.EVENTS)) as app:
-        built = encode_new_model(big)
+        built = encode_new_model(big, SYNTHETIC_PARAMS)
         watch = app.portal.start_task_soon(lambda: longest_stall(app, built.model_id, 120))
         publish(data_dir, built, keep=10)
         stall, ticks = watch.result()

@@ -8,7 +8,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -129,10 +129,40 @@ class Exploit:
         return (os.system, (f"touch {self.marker}",))
 
 
+def replace_with(data_dir: Path, name: str, make: Callable[[Path], None]) -> None:
+    """Make a special file beside `name` and rename it into place, as a publisher would."""
+    temp = data_dir / f".{name}.special"
+    make(temp)
+    os.replace(temp, data_dir / name)
+
+
+def out_of_range_groups(rules: RuleSet) -> tuple[str, bytes]:
+    """A model whose group offsets run past its rules, otherwise consistent."""
+    offsets = list(rules.group_offsets)
+    offsets[1] = offsets[-1] + 5
+    built = encode_new_model(replace(rules, group_offsets=offsets))
+    return f"{built.model_id}.rsm", built.content
+
+
 def bad_models(rules: RuleSet, marker: Path) -> dict[str, Callable[[Path], None]]:
     good = encode_new_model(rules).content
     version_7 = good.replace(b'"format_version":1', b'"format_version":7', 1)
+    bad_groups = out_of_range_groups(rules)
     return {
+        "group offsets out of range": lambda d: place_model(d, *bad_groups),
+        "header names another model than the pointer": lambda d: place_model(d, "other.rsm", good),
+        "model file is a FIFO": lambda d: (
+            os.mkfifo(d / MODELS_DIR / "fifo.rsm"),
+            write_pointer(d, f"{MODELS_DIR}/fifo.rsm", "0" * 64, "fifo"),
+        ),
+        "model file links to /dev/zero": lambda d: (
+            os.symlink("/dev/zero", d / MODELS_DIR / "zero.rsm"),
+            write_pointer(d, f"{MODELS_DIR}/zero.rsm", "0" * 64, "zero"),
+        ),
+        "pointer links to /dev/zero": lambda d: replace_with(
+            d, POINTER_NAME, lambda temp: os.symlink("/dev/zero", temp)
+        ),
+        "pointer is a FIFO": lambda d: replace_with(d, POINTER_NAME, os.mkfifo),
         "truncated artifact": lambda d: place_model(d, "truncated.rsm", good[: len(good) // 3]),
         "garbage bytes": lambda d: place_model(d, "garbage.rsm", os.urandom(4096)),
         "sha256 mismatch": lambda d: place_model(d, "mismatch.rsm", good, pointer_sha="0" * 64),
@@ -203,3 +233,30 @@ def test_ready_once_the_first_model_arrives(
     assert httpx.get(f"{server.url}/readyz").json()["model_id"] == model_id
     assert server.process is not None
     assert server.process.poll() is None  # no restart
+
+
+def test_an_unreadable_pointer_counts_once_and_the_model_keeps_serving(
+    data_dir: Path, ds1_rules: RuleSet, start_server: Callable[..., ServerProcess]
+) -> None:
+    model_id, _ = publish_rules(data_dir, ds1_rules)
+    server = start_server(data_dir, RECSYS_POLL_INTERVAL="0.2")
+    (data_dir / POINTER_NAME).unlink()
+    (data_dir / POINTER_NAME).mkdir()
+    assert wait_for(
+        lambda: server.metric("recsys_model_reloads_total", default=0, result="failed") > 0, 10
+    )
+    time.sleep(1.5)  # seven more polls of the same directory
+    assert server.metric("recsys_model_reloads_total", result="failed") == 1
+    assert httpx.get(f"{server.url}/readyz").json()["model_id"] == model_id
+    (data_dir / POINTER_NAME).rmdir()
+    newer, _ = publish_rules(data_dir, ds1_rules)
+    assert wait_for(lambda: httpx.get(f"{server.url}/readyz").json()["model_id"] == newer, 10)
+
+
+def test_startup_does_not_hang_on_a_fifo_pointer(
+    data_dir: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    os.mkfifo(data_dir / POINTER_NAME)
+    server = start_server(data_dir)  # fails if /healthz never answers
+    assert httpx.get(f"{server.url}/readyz").status_code == 503
+    assert server.metric("recsys_model_reloads_total", result="failed") == 1

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
+from prometheus_client import generate_latest
 
 from recsys.serving import create_app
 from recsys.settings import Settings
@@ -45,13 +46,16 @@ class AppClient:
         return self.portal.call(function)
 
     def metric(self, name: str, default: float | None = None, **labels: str) -> float:
-        return metric_value(self.get("/metrics").text, name, default, **labels)
+        """A series of the app's registry, as its metrics port would expose it."""
+        text = generate_latest(self.app.state.service.metrics.registry).decode()
+        return metric_value(text, name, default, **labels)
 
 
 @asynccontextmanager
 async def _running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # Errors answer as the server would (a JSON 500), not raised into the test.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://recsys") as client:
             yield client
 

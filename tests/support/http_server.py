@@ -2,7 +2,9 @@
 
 It speaks enough HTTP/1.1 to exercise every path of a dataset download: validators
 (ETag, Last-Modified) and 304s, error statuses, a server that never answers, a connection
-cut mid-body. It counts the bodies it sent, so a test can prove a 304 sent none.
+cut mid-body, redirects, a body sent a byte at a time, and a body sent with any
+Content-Encoding (so a test can serve a decompression bomb). It counts the bodies it sent,
+so a test can prove a 304 sent none.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -24,6 +27,9 @@ class Behaviour:
     validators: bool = True  # send ETag and Last-Modified
     hang_seconds: float = 0.0  # sleep before answering (a server that never answers)
     cut_after: int | None = None  # close the connection after this many body bytes
+    encoding: str | None = None  # sent as Content-Encoding; `content` is already encoded
+    redirects: dict[str, str] = field(default_factory=dict)  # request path -> Location (302)
+    drip_seconds: float = 0.0  # pause before each body byte (a server that trickles)
     last_modified: float = field(default_factory=time.time)
 
 
@@ -41,9 +47,13 @@ class DatasetServer:
         self._thread.start()
 
     @property
-    def url(self) -> str:
+    def origin(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/playlists.csv"
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.origin}/playlists.csv"
 
     def publish(self, content: bytes) -> None:
         """Replace the file, as an upstream would: new bytes, new validators."""
@@ -69,6 +79,13 @@ class DatasetServer:
                     server.requests += 1
                 if behaviour.hang_seconds:
                     time.sleep(behaviour.hang_seconds)
+                location = behaviour.redirects.get(urlsplit(self.path).path)
+                if location is not None:
+                    self.send_response(302)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if behaviour.status != 200:
                     body = f"status {behaviour.status}".encode()
                     self.send_response(behaviour.status)
@@ -93,6 +110,8 @@ class DatasetServer:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/csv")
                 self.send_header("Content-Length", str(len(content)))
+                if behaviour.encoding is not None:
+                    self.send_header("Content-Encoding", behaviour.encoding)
                 if behaviour.validators:
                     self.send_header("ETag", etag)
                     self.send_header("Last-Modified", modified)
@@ -104,6 +123,19 @@ class DatasetServer:
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if behaviour.drip_seconds:
+                    self._drip(content, behaviour.drip_seconds)
+                    return
                 self.wfile.write(content)
+
+            def _drip(self, content: bytes, pause: float) -> None:
+                """One byte per pause, until done or the client hangs up."""
+                try:
+                    for index in range(len(content)):
+                        time.sleep(pause)
+                        self.wfile.write(content[index : index + 1])
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
 
         return Handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ WORKFLOWS = REPO / ".github" / "workflows"
 # One Dockerfile, one build target per image: target api is the image recsys-api, and so on.
 DOCKERFILE = REPO / "images" / "Dockerfile"
 IMAGES = ("api", "trainer")
+# `make test-images` (images/test-images.sh) runs the dev overlay with podman kube play
+# through the overlays here: dev (images, loopback ports) and ds2 (dev with the other sample).
+KUBE_PLAY = REPO / "images" / "kube-play"
+TEST_IMAGES = REPO / "images" / "test-images.sh"
 
 # Every overlay is a folder with a kustomization.yaml: a new one is tested without a change here.
 OVERLAYS = sorted(
@@ -88,6 +93,18 @@ def containers(workload: Obj) -> Iterator[Obj]:
     yield from spec["containers"]
 
 
+def split_image(image: str) -> tuple[str, str, str]:
+    """An image reference as (name, tag, digest); tag and digest may be empty.
+
+    `ghcr.io/o/recsys-api:1.2.3@sha256:ab..` -> (`ghcr.io/o/recsys-api`, `1.2.3`, `sha256:ab..`)
+    """
+    reference, _, digest = image.partition("@")
+    name, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:  # no tag, or the colon was a registry's port
+        return reference, "", digest
+    return name, tag, digest
+
+
 def label_selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
     """Kubernetes label selector semantics (matchLabels and matchExpressions)."""
     if not selector:
@@ -118,3 +135,57 @@ def resolve_port(container: Obj, port: int | str) -> int:
     ]
     assert named, f"container {container['name']} has no port named {port!r}"
     return named[0]
+
+
+_QUANTITY_SUFFIXES = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
+
+
+def quantity_bytes(quantity: str | int) -> float:
+    """A memory quantity (`256Mi`, `1G`, `1048576`) in bytes."""
+    text = str(quantity)
+    for suffix, factor in _QUANTITY_SUFFIXES.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+# --- the docs and bench/RESULTS.md, for the contracts sized from measured figures ---------
+
+
+def markdown_section(markdown: str, title: str) -> str:
+    """A section of a Markdown page, from its heading to the next one of the same or a higher
+    level. A heading matches its title exactly or followed by ` (...)`, as RESULTS.md's
+    "API throughput (`python -m bench serve`)"."""
+    for match in re.finditer(r"^(#+) (.+)$", markdown, re.M):
+        level, heading = len(match.group(1)), match.group(2)
+        if heading == title or heading.startswith(f"{title} ("):
+            rest = markdown[match.end() :]
+            end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
+            return rest[: end.start()] if end else rest
+    raise AssertionError(f"no section {title!r}")
+
+
+def markdown_tables(markdown: str) -> list[list[dict[str, str]]]:
+    """Every table of a piece of Markdown, each as its rows, a row as {header: cell}."""
+    tables: list[list[dict[str, str]]] = []
+    header: list[str] | None = None
+    for line in [*markdown.splitlines(), ""]:
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+            tables.append([])
+        elif not all(re.fullmatch(r":?-+:?", cell) for cell in cells):
+            tables[-1].append(dict(zip(header, cells, strict=True)))
+    return tables

@@ -14,6 +14,7 @@ from recsys.training.mining import mine
 from recsys.training.playlists import load_playlists
 
 PARAMS = MiningParams(0.03, 0.1, 2)
+SYNTHETIC_PARAMS = MiningParams(0.01, 0.1, 3)  # synthetic_rule_set's antecedents are pairs
 
 
 def mine_sample(path: Path, min_support: float = 0.03) -> RuleSet:
@@ -25,20 +26,23 @@ def unique_dataset() -> DatasetInfo:
     return DatasetInfo(url="test", sha256=f"{time.time_ns():064x}", bytes=0)
 
 
-def encode_new_model(rules: RuleSet) -> BuiltModel:
+def encode_new_model(rules: RuleSet, params: MiningParams = PARAMS) -> BuiltModel:
     """A model file of `rules` with a fresh id and model_date, not published."""
-    return build_model(rules, PARAMS, unique_dataset())
+    return build_model(rules, params, unique_dataset())
 
 
-def publish_rules(data_dir: Path, rules: RuleSet) -> tuple[str, str]:
+def publish_rules(data_dir: Path, rules: RuleSet, params: MiningParams = PARAMS) -> tuple[str, str]:
     """Publish a new model of `rules`; return its (model_id, model_date)."""
-    built = encode_new_model(rules)
+    built = encode_new_model(rules, params)
     publish(data_dir, built, keep=100)
     return built.model_id, built.header["model_date"]
 
 
 def synthetic_rule_set(rules: int = 500_000, songs: int = 2000, per_group: int = 5) -> RuleSet:
-    """A large, valid rule set built directly (mining one this size takes a while)."""
+    """A large, valid rule set built directly (mining one this size takes a while).
+
+    Its antecedents are pairs: build it with SYNTHETIC_PARAMS.
+    """
     rng = random.Random(0)
     groups = rules // per_group
     antecedents: set[tuple[int, ...]] = set()

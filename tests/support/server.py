@@ -14,6 +14,8 @@ import httpx
 from tests.support.metrics import metric_value
 from tests.support.processes import recsys_env
 
+SERVE = [sys.executable, "-m", "recsys", "serve"]
+
 
 def free_port() -> int:
     with contextlib.closing(socket.socket()) as probe:
@@ -30,12 +32,14 @@ class ServerProcess:
         self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> ServerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "recsys", "serve", "--port", str(self.port)],
+                [*SERVE, "--port", str(self.port), "--metrics-port", str(self.metrics_port)],
                 env=recsys_env(self.data_dir, **self.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -62,5 +66,5 @@ class ServerProcess:
 
     def metric(self, name: str, default: float | None = None, **labels: str) -> float:
         """One sample of /metrics; a missing series fails unless `default` is given."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        text = httpx.get(self.metrics_url, timeout=5).text
         return metric_value(text, name, default, **labels)

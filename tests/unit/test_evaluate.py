@@ -209,7 +209,9 @@ def planted_csv(path: Path) -> Path:
 
 
 def load_planted(tmp_path: Path) -> tuple[Playlists, Snapshot]:
-    with fetched(str(planted_csv(tmp_path / "planted.csv")), max_bytes=1 << 20, timeout=5) as snap:
+    with fetched(
+        str(planted_csv(tmp_path / "planted.csv")), max_bytes=1 << 20, timeout=5, deadline=60
+    ) as snap:
         assert snap.path is not None
         return load_playlists(snap.path), snap
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from recsys.songs import MAX_SONG_LENGTH
 from recsys.training.fetch import DatasetError, local_path
 from recsys.training.playlists import load_playlists
 
@@ -76,3 +77,49 @@ def test_dataset_urls() -> None:
     assert local_path("https://example.org/x.csv") is None
     with pytest.raises(DatasetError, match="unsupported dataset URL scheme 'ftp'"):
         local_path("ftp://example.org/x.csv")
+
+
+def test_song_names_up_to_the_api_limit_are_kept(tmp_path: Path) -> None:
+    name = "x" * MAX_SONG_LENGTH
+    playlists = load_playlists(write(tmp_path, f"pid,track_name\n1,{name}\n1, {name} \n"))
+    assert list(playlists.spelling.values()) == [name]
+
+
+def test_a_longer_song_name_is_refused_with_its_line(tmp_path: Path) -> None:
+    # A quoted name spanning two lines comes first: the line count follows the file, not rows.
+    content = f'pid,track_name\n1,"two\nlines"\n\n2,ok\n3,{"y" * (MAX_SONG_LENGTH + 1)}\n4,z\n'
+    expected = (
+        rf"^dataset line 6 has a track_name of {MAX_SONG_LENGTH + 1} characters "
+        rf"\(the most is {MAX_SONG_LENGTH}\)$"
+    )
+    with pytest.raises(DatasetError, match=expected):
+        load_playlists(write(tmp_path, content))
+
+
+def test_a_name_longer_than_the_csv_module_field_limit_still_gets_its_line(
+    tmp_path: Path,
+) -> None:
+    content = b"pid,track_name\n1,a\n2," + b"n" * 200_000 + b"\n"
+    with pytest.raises(DatasetError, match=r"^dataset line 3 has a track_name of 200000 "):
+        load_playlists(write(tmp_path, content))
+
+
+def test_a_nul_byte_anywhere_is_refused(tmp_path: Path) -> None:
+    rows = "".join(f"{pid},song {pid}\n" for pid in range(20_000))
+    content = ("pid,track_name\n" + rows).encode() + b"9,a\x00b\n"
+    offset = content.index(b"\x00")
+    assert offset > 64 * 1024
+    with pytest.raises(
+        DatasetError, match=rf"^dataset is not a text CSV \(NUL byte at offset {offset}\)$"
+    ):
+        load_playlists(write(tmp_path, content))
+
+
+def test_errors_show_at_most_a_bounded_printable_header(tmp_path: Path) -> None:
+    header = ",".join(f'"col\n{index}"' for index in range(1000))
+    with pytest.raises(DatasetError) as caught:
+        load_playlists(write(tmp_path, header + "\n" + "1," * 999 + "1\n"))
+    message = str(caught.value)
+    assert message.startswith("dataset has no column 'pid' (columns: ")
+    assert "\n" not in message
+    assert len(message) < 400

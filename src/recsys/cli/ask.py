@@ -12,6 +12,7 @@ from recsys.cli.common import (
     api_url_flag,
     json_flag,
     print_json,
+    printable,
     say,
     settings_from,
 )
@@ -52,14 +53,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.json:
         print_json(answer)
         return 0
-    print(f"you like: {'; '.join(songs)}")
+    print(printable(f"you like: {'; '.join(songs)}"))
     print(
-        f"model {answer['model_id']} (trained {answer['model_date']}), recsys {answer['version']}"
+        printable(
+            f"model {answer['model_id']} (trained {answer['model_date']}), "
+            f"recsys {answer['version']}"
+        )
     )
     for rank, song in enumerate(answer["songs"], 1):
-        print(f"{rank:3}. {song}")
+        print(f"{rank:3}. {printable(song)}")
     if answer.get("unknown_songs"):
-        print(f"not in the model: {'; '.join(answer['unknown_songs'])}")
+        print(printable(f"not in the model: {'; '.join(answer['unknown_songs'])}"))
     if answer.get("filled"):
         print(f"({answer['filled']} of these are popular songs added because rules ran short)")
     return 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 
 from recsys.cli.common import Commands, add_command, data_dir_flag, say, settings_from
+from recsys.errors import RecsysError
 from recsys.settings import Settings
 
 # Kubernetes waits terminationGracePeriodSeconds for a pod to stop: the preStop sleep plus
@@ -28,30 +30,48 @@ def _try_it(settings: Settings) -> str:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     body = json.dumps({"songs": songs, "k": 5}, ensure_ascii=False).replace("'", "'\\''")
     return (
-        f"recsys API on http://{host}:{settings.port}  (docs: http://{host}:{settings.port}/docs)\n"
+        f"recsys API on http://{host}:{settings.port}  (docs: http://{host}:{settings.port}/docs, "
+        f"metrics: http://{host}:{settings.metrics_port}/metrics)\n"
         f"try: curl -s http://{host}:{settings.port}/api/recommend -d '{body}'"
     )
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket (IPv6 when the host is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
     import logging
 
     import uvicorn
 
     from recsys.serving import create_app
+    from recsys.serving.guard import guarded_protocol
+    from recsys.serving.metrics import by_port, metrics_app
 
     settings = settings_from(args)
+    if settings.metrics_port == settings.port:
+        raise RecsysError(f"RECSYS_METRICS_PORT must differ from the API's port {settings.port}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     app = create_app(settings)
-    say(_try_it(settings))
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        workers=1,
+    metrics = metrics_app(app.state.service.metrics)
+    config = uvicorn.Config(
+        by_port(app, metrics, settings.metrics_port),
+        http=guarded_protocol(settings.client_timeout, settings.max_connections),
         access_log=not args.no_access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+    listeners = [_listen(settings.host, port) for port in (settings.port, settings.metrics_port)]
+    say(_try_it(settings))
+    asyncio.run(uvicorn.Server(config).serve(sockets=listeners))
     return 0
 
 
@@ -68,6 +88,9 @@ def register(commands: Commands) -> None:
     )
     serve.add_argument("--host", help="listen address (RECSYS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (RECSYS_PORT, default 8000)")
+    serve.add_argument(
+        "--metrics-port", type=int, help="port of /metrics (RECSYS_METRICS_PORT, default 9100)"
+    )
     serve.add_argument(
         "--watch",
         choices=["events", "poll", "auto"],

@@ -20,6 +20,11 @@ from recsys.cli.common import (
 def _summary_line(result: Any) -> str:
     if result.status == "unchanged":
         return f"unchanged: model {result.model_id} is current"
+    if result.status == "pinned":
+        return (
+            f"pinned: model {result.model_id} stays current (a rollback holds this dataset "
+            "back); `recsys models unpin` or --force to publish it"
+        )
     return (
         f"published {result.model_id}: {result.playlists} playlists, {result.songs} songs, "
         f"{result.itemsets} frequent itemsets, {result.rules} rules in {result.seconds:.2f} s"
@@ -54,7 +59,20 @@ def _training_flags() -> argparse.ArgumentParser:
         "--dataset-url", help="CSV path, file:// or http(s):// URL (RECSYS_DATASET_URL)"
     )
     parser.add_argument("--keep-models", type=int, help="RECSYS_KEEP_MODELS")
-    parser.add_argument("--force", action="store_true", help="retrain even if nothing changed")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="retrain and publish even if nothing changed, or a rollback pinned the current "
+        "model (this lifts the pin)",
+    )
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        default=None,
+        help="publish even a model with no rules, or from under half the playlists of the "
+        "current model; refused otherwise, since that is almost always a broken dataset "
+        "(RECSYS_ALLOW_SHRINK; --force does not imply it)",
+    )
     return parser
 
 
@@ -70,7 +88,8 @@ def register(commands: Commands) -> None:
         "Mine rules from a playlist CSV and publish the model atomically.",
         "  recsys train --dataset-url data/sample/ds1.csv\n"
         "  RECSYS_DATASET_URL=https://example.org/ds2.csv recsys train --json\n"
-        "  recsys train --dataset-url ds1.csv --min-support 0.05 --force",
+        "  recsys train --dataset-url ds1.csv --min-support 0.05 --force\n"
+        "  recsys train --dataset-url small-sample.csv --allow-shrink",
         [flags],
     )
     add_command(

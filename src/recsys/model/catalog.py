@@ -1,15 +1,195 @@
-"""What `recsys models list` and `recsys models show` report about published models."""
+"""What the data directory holds, read-only: its models in publish order, junk, the pin,
+and what `recsys models list` and `recsys models show` report.
+
+Publish order comes from what each model file says about itself (its header's
+model_date), never from file names: any name sorts somewhere, and a stray file must not
+push a real model out of retention or become a rollback target. Files in `models/` that
+are not models we could have written are junk: reported, never deleted, never counted.
+`repository` builds the writing side (publish, prune, rollback, pin) on these readings.
+"""
 
 from __future__ import annotations
 
 import heapq
+import json
+import re
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recsys.model.format import ModelError, decode_antecedent, read_header, read_model
-from recsys.model.repository import MODEL_SUFFIX, MODELS_DIR, model_files, read_pointer
+from recsys.model.format import ModelError, ModelFile, decode_antecedent, read_header
+
+MODEL_SUFFIX = ".rsm"
+MODELS_DIR = "models"
+PIN_NAME = "pin.json"
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A rollback's hold: `model_id` stays current while the dataset is one of `held`.
+
+    `held` are the dataset sha256s of the models rolled back from. Only new dataset bytes
+    lift the pin: new parameters or a new trainer on the same bytes are what an ordinary
+    redeploy brings, and would otherwise republish the model the operator rolled back from.
+    """
+
+    model_id: str
+    rolled_back_from: str
+    held: tuple[str, ...]
+    pinned_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "rolled_back_from": self.rolled_back_from,
+            "held_datasets": list(self.held),
+            "pinned_at": self.pinned_at,
+        }
+
+
+def read_pin(data_dir: Path) -> Pin | None:
+    """The pin file, or None; a damaged one stops publishing until someone looks at it."""
+    try:
+        data = json.loads((data_dir / PIN_NAME).read_bytes())
+        if not isinstance(data, dict) or not isinstance(data.get("held_datasets"), list):
+            raise TypeError
+        return Pin(
+            model_id=str(data["model_id"]),
+            rolled_back_from=str(data["rolled_back_from"]),
+            held=tuple(str(sha) for sha in data["held_datasets"]),
+            pinned_at=str(data["pinned_at"]),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError):
+        raise ModelError(
+            f"{data_dir / PIN_NAME} is damaged; `recsys models unpin` removes it"
+        ) from None
+
+
+def next_pin(old: Pin | None, rolled_from: str, dataset: str | None, target: str) -> Pin | None:
+    """The pin a rollback from `rolled_from` (trained on `dataset`) to `target` leaves.
+
+    It keeps what a pin on `rolled_from` held: rolling back twice must not free the
+    dataset of the first rollback.
+    """
+    held = set(old.held) if old and old.model_id == rolled_from else set()
+    if dataset:
+        held.add(dataset)
+    if not held:
+        return None
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return Pin(target, rolled_from, tuple(sorted(held)), now)
+
+
+def dataset_sha256(header: Mapping[str, Any] | None) -> str | None:
+    """The sha256 of the dataset a model was trained on, from its header."""
+    dataset = header.get("dataset") if header else None
+    sha256 = dataset.get("sha256") if isinstance(dataset, dict) else None
+    return sha256 if isinstance(sha256, str) else None
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A file of `models/` whose header names it: a model `publish` wrote (or could have)."""
+
+    model_id: str
+    model_date: datetime
+    path: Path
+    header: dict[str, Any]
+
+
+def _stored(path: Path) -> StoredModel | str:
+    """The model `path` holds, or why it is not one (then it is junk we leave alone)."""
+    if path.is_symlink() or not path.is_file():
+        return "not a regular file"
+    if path.suffix != MODEL_SUFFIX or not MODEL_ID.match(path.stem):
+        return f"not named <model_id>{MODEL_SUFFIX}"
+    try:
+        header = read_header(path)
+    except (ModelError, OSError) as error:
+        return str(error)
+    if header.get("model_id") != path.stem:
+        return f"its header names another model ({header.get('model_id')!r})"
+    try:
+        date = datetime.fromisoformat(str(header.get("model_date")))
+    except ValueError:
+        date = None
+    if date is None or date.tzinfo is None:
+        return "its header has no valid model_date"
+    return StoredModel(path.stem, date, path, header)
+
+
+def scan_models(data_dir: Path) -> tuple[list[StoredModel], list[tuple[Path, str]]]:
+    """The models of `models/`, oldest first, and the junk beside them with why."""
+    folder = data_dir / MODELS_DIR
+    models: list[StoredModel] = []
+    junk: list[tuple[Path, str]] = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name.startswith("."):  # a publisher's temp file
+            continue
+        found = _stored(path)
+        if isinstance(found, StoredModel):
+            models.append(found)
+        else:
+            junk.append((path, found))
+    models.sort(key=lambda model: (model.model_date, model.model_id))
+    return models, junk
+
+
+def previous_model(models: list[StoredModel], model_id: str) -> StoredModel | None:
+    """The rollback target: the newest model older than `model_id` (None if none is)."""
+    ids = [model.model_id for model in models]
+    if model_id not in ids:
+        return None
+    position = ids.index(model_id)
+    return models[position - 1] if position else None
+
+
+def retained(models: list[StoredModel], live: str | None, keep: int) -> set[str]:
+    """What retention keeps: the newest `keep` models, the live one and its rollback target."""
+    kept = {model.model_id for model in models[max(0, len(models) - keep) :]}
+    if live is not None:
+        kept.add(live)
+        previous = previous_model(models, live)
+        if previous is not None:
+            kept.add(previous.model_id)
+    return kept
+
+
+def room_to_spare(
+    models: list[StoredModel], live: str | None, keep: int, short: int
+) -> tuple[list[Path], int]:
+    """Models to delete, oldest first, to free `short` bytes before a publish; and the bytes.
+
+    Only models this publish would prune anyway: the new model will be one of the `keep`
+    newest, so `keep - 1` others stay, and so do the live model and its rollback target.
+    The caller deletes nothing unless the bytes suffice, so a failed publish changes nothing.
+    """
+    kept = retained(models, live, keep - 1)
+    doomed: list[Path] = []
+    freed = 0
+    for model in models:
+        if freed >= short:
+            break
+        if model.model_id not in kept:
+            doomed.append(model.path)
+            freed += model.path.stat().st_blocks * 512
+    return doomed, freed
+
+
+def header_or_none(path: Path | None) -> dict[str, Any] | None:
+    """A model's header, or None when there is no such readable model."""
+    if path is None:
+        return None
+    try:
+        return read_header(path)
+    except (ModelError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -22,39 +202,33 @@ class ModelRow:
     current: bool
 
 
-def list_models(data_dir: Path) -> list[ModelRow]:
-    """Every published model, oldest first; unreadable files are skipped, not fatal."""
-    pointer = read_pointer(data_dir)
+def _count(value: object) -> int:
+    """A header's count as listed: a file from elsewhere may hold anything there."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def list_models(data_dir: Path, live: str | None) -> tuple[list[ModelRow], list[tuple[Path, str]]]:
+    """Every model, oldest first, with `live` marked current; and the junk beside them."""
+    models, junk = scan_models(data_dir)
     rows = []
-    for path in model_files(data_dir):
-        try:
-            header = read_header(path)
-        except (ModelError, OSError):
-            continue
+    for model in models:
+        stats = model.header.get("stats")
+        stats = stats if isinstance(stats, dict) else {}
         rows.append(
             ModelRow(
-                model_id=path.stem,
-                model_date=str(header.get("model_date", "")),
-                rules=int(header.get("stats", {}).get("rules", 0)),
-                songs=int(header.get("stats", {}).get("songs", 0)),
-                dataset_sha256=str(header.get("dataset", {}).get("sha256", "")),
-                current=pointer is not None and pointer.model_id == path.stem,
+                model_id=model.model_id,
+                model_date=str(model.header.get("model_date", "")),
+                rules=_count(stats.get("rules")),
+                songs=_count(stats.get("songs")),
+                dataset_sha256=dataset_sha256(model.header) or "",
+                current=model.model_id == live,
             )
         )
-    return rows
+    return rows, junk
 
 
-def show_model(
-    data_dir: Path, model_id: str | None, top: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def show_model(model: ModelFile, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A model's metadata (without vocabulary) and its `top` rules by confidence, then lift."""
-    if model_id is None:
-        pointer = read_pointer(data_dir)
-        if pointer is None:
-            raise ModelError(f"no model published yet in {data_dir}")
-        model = read_model(pointer.model_path(data_dir), pointer.sha256)
-    else:
-        model = read_model(data_dir / MODELS_DIR / f"{model_id}{MODEL_SUFFIX}")
     metadata = {
         key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
     }

@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import sys
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
-from recsys.errors import RecsysError
+from recsys.model.errors import ModelError
+from recsys.model.files import read_regular_file
+from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
 MAGIC = b"RECSYSM\x00"
 FORMAT_NAME = "recsys-model"
@@ -55,10 +59,6 @@ ARRAY_TYPES = {
 }
 _HEADER_PREFIX = 16
 _MAX_HEADER = 1 << 30
-
-
-class ModelError(RecsysError):
-    """A model file or pointer that must not be served; the message says why."""
 
 
 def encode_antecedent(items: tuple[int, ...]) -> int:
@@ -177,9 +177,12 @@ def decode_model(data: bytes, expected_sha256: str | None = None) -> ModelFile:
         if not isinstance(entry, dict) or entry.get("type") != typecode:
             raise ModelError(f"model array {name} is missing or has the wrong type")
         values = array(typecode)
-        start = data_start + int(entry["offset"])
-        end = start + int(entry["count"]) * values.itemsize
-        if start < data_start or end > len(data):
+        offset, count = entry.get("offset"), entry.get("count")
+        if not _is_count(offset) or not _is_count(count):
+            raise ModelError(f"model array {name} has an invalid offset or count")
+        start = data_start + offset
+        end = start + count * values.itemsize
+        if end > len(data):
             raise ModelError(f"model file is truncated (array {name} runs past the end)")
         values.frombytes(view[start:end])
         if sys.byteorder != "little":
@@ -189,20 +192,21 @@ def decode_model(data: bytes, expected_sha256: str | None = None) -> ModelFile:
     return ModelFile(header=header, arrays=arrays)
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None:
-    """Cheap whole-array checks (C loops) so a bad model fails here, not in a request."""
+    """Every invariant the index relies on, so a bad model fails here, not in a request."""
     songs = len(arrays["counts"])
     rules = len(arrays["consequents"])
-    offsets = arrays["group_offsets"]
     vocabulary = header.get("vocabulary")
     if not isinstance(vocabulary, list) or len(vocabulary) != songs:
         raise ModelError("model vocabulary does not match its song counts")
-    if (
-        len(offsets) != len(arrays["antecedent_keys"]) + 1
-        or offsets[0] != 0
-        or offsets[-1] != rules
-    ):
-        raise ModelError("model rule groups do not cover its rules")
+    if not all(isinstance(name, str) for name in vocabulary):
+        raise ModelError("model vocabulary holds something other than song names")
+    if not all(isinstance(header.get(key), str) for key in ("model_id", "model_date")):
+        raise ModelError("model header lacks a model_id or model_date")
     params = header.get("params")
     rule_length = params.get("max_rule_length") if isinstance(params, dict) else None
     if not isinstance(rule_length, int) or not 2 <= rule_length <= MAX_ANTECEDENT + 1:
@@ -211,16 +215,47 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None
         raise ModelError("model rule columns have different lengths")
     if rules and not (min(arrays["consequents"]) >= 0 and max(arrays["consequents"]) < songs):
         raise ModelError("model rules name songs outside its vocabulary")
+    _check_groups(arrays, songs, rule_length - 1)
 
 
-def read_model(path: Path, expected_sha256: str | None = None) -> ModelFile:
-    """Read, verify and parse one model file."""
+def _increasing(values: array) -> bool:
+    """Strictly increasing, compared pairwise in C (no Python loop per element)."""
+    return all(map(operator.lt, values[:-1], values[1:]))
+
+
+def _check_groups(arrays: dict[str, array], songs: int, longest_antecedent: int) -> None:
+    """Groups: sorted unique antecedents of known songs, each owning a non-empty,
+    rank-sorted slice of the rules."""
+    keys, offsets, rank = arrays["antecedent_keys"], arrays["group_offsets"], arrays["rank"]
+    rules = len(arrays["consequents"])
+    if len(offsets) != len(keys) + 1 or offsets[0] != 0 or offsets[-1] != rules:
+        raise ModelError("model rule groups do not cover its rules")
+    if not _increasing(offsets):
+        raise ModelError("model rule groups are empty or out of order")
+    if not _increasing(keys):
+        raise ModelError("model antecedents are not sorted")
+    for key in keys:
+        items = decode_antecedent(key) if key > 0 else ()
+        if not 1 <= len(items) <= longest_antecedent:
+            raise ModelError("model antecedents are longer than its max_rule_length allows")
+        if items[-1] >= songs:
+            raise ModelError("model antecedents name songs outside its vocabulary")
+        if encode_antecedent(items) != key or list(items) != sorted(set(items)):
+            raise ModelError("model antecedents are not valid keys")
+    starts = set(offsets)
+    unsorted = compress(range(1, rules), map(operator.gt, rank[:-1], rank[1:]))
+    if any(position not in starts for position in unsorted):
+        raise ModelError("model rules are not sorted by rank within their groups")
+
+
+def read_model(
+    path: Path, expected_sha256: str | None = None, max_bytes: int = DEFAULT_MAX_MODEL_BYTES
+) -> ModelFile:
+    """Read, verify and parse one model file (a regular file of at most `max_bytes`)."""
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, max_bytes, "model file")
     except FileNotFoundError:
         raise ModelError(f"model file not found: {path}") from None
-    except OSError as error:
-        raise ModelError(f"model file unreadable: {path}: {error.strerror}") from None
     return decode_model(data, expected_sha256)
 
 

@@ -2,36 +2,64 @@
 
     <data_dir>/current.json         the pointer: model id, file, sha256, date, fingerprint
     <data_dir>/models/<id>.rsm      published model files (see `format`)
+    <data_dir>/pin.json             a rollback's hold on the served model (see `rollback`)
     <data_dir>/.publish.lock        flock that serialises publishers
 
 Publishing writes the model under a hidden temp name, fsyncs and renames it into
 `models/`; only then is `current.json` replaced (temp, fsync, os.replace, fsync of the
 directory). Readers follow only the pointer, so they never see a half-written model.
+Every decision that depends on what is live (is this model new? does a pin hold it back?
+is there room?) is taken under the lock, where nothing can change it meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
-import re
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recsys.errors import RecsysError
 from recsys.model.build import BuiltModel
+from recsys.model.catalog import (
+    MODEL_ID,
+    MODEL_SUFFIX,
+    MODELS_DIR,
+    PIN_NAME,
+    Pin,
+    dataset_sha256,
+    header_or_none,
+    next_pin,
+    previous_model,
+    read_pin,
+    retained,
+    room_to_spare,
+    scan_models,
+)
+from recsys.model.files import read_regular_file
 from recsys.model.format import ModelError, ModelFile, decode_model, read_model
 
-MODEL_SUFFIX = ".rsm"
-MODELS_DIR = "models"
 POINTER_NAME = "current.json"
+# A pointer is a few hundred bytes; anything much larger is not one.
+MAX_POINTER_BYTES = 64 * 1024
 LOCK_NAME = ".publish.lock"
 TEMP_MARK = ".tmp-"
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Room asked for beyond the model's own bytes: the pointer, the pin, block rounding.
+ROOM_SLACK = 64 * 1024
+
+Vet = Callable[[dict[str, Any] | None], str | None]
+
+
+class PublishError(RecsysError):
+    """A publish that was refused or could not finish; the served model is unchanged."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +76,20 @@ class Pointer:
         return data_dir / MODELS_DIR / Path(self.file).name
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "model_id": self.model_id,
-            "file": self.file,
-            "sha256": self.sha256,
-            "model_date": self.model_date,
-            "fingerprint": self.fingerprint,
-        }
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What `publish` did; `model_id` is the live model afterwards."""
+
+    status: str  # "published", "unchanged" (same inputs as the live model) or "pinned"
+    model_id: str
+    path: Path | None = None
+    pin: Pin | None = None
+    made_room: list[Path] = field(default_factory=list)
+    pruned: list[Path] = field(default_factory=list)
+    junk: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def parse_pointer(raw: bytes) -> Pointer:
@@ -67,7 +102,7 @@ def parse_pointer(raw: bytes) -> Pointer:
     if not isinstance(data, dict) or not all(isinstance(data.get(f), str) for f in fields):
         raise ModelError(f"{POINTER_NAME} lacks one of {', '.join(fields)}")
     name = Path(data["file"]).name
-    if data["file"] != f"{MODELS_DIR}/{name}" or not _MODEL_ID.match(name):
+    if data["file"] != f"{MODELS_DIR}/{name}" or not MODEL_ID.match(name):
         raise ModelError(f"{POINTER_NAME} names a file outside {MODELS_DIR}/: {data['file']!r}")
     return Pointer(**{field: data[field] for field in fields})
 
@@ -75,10 +110,21 @@ def parse_pointer(raw: bytes) -> Pointer:
 def read_pointer(data_dir: Path) -> Pointer | None:
     """The current pointer, or None when nothing was ever published."""
     try:
-        raw = (data_dir / POINTER_NAME).read_bytes()
+        raw = read_regular_file(data_dir / POINTER_NAME, MAX_POINTER_BYTES, POINTER_NAME)
     except FileNotFoundError:
         return None
     return parse_pointer(raw)
+
+
+def live_pointer(data_dir: Path) -> Pointer | None:
+    """The pointer, if it is sound and names a file; a damaged pointer counts as no model."""
+    try:
+        pointer = read_pointer(data_dir)
+    except ModelError:
+        return None
+    if pointer is None or not pointer.model_path(data_dir).is_file():
+        return None
+    return pointer
 
 
 def load_current(data_dir: Path) -> tuple[Pointer, ModelFile] | None:
@@ -139,52 +185,147 @@ def remove_stale_temps(data_dir: Path) -> list[Path]:
     return removed
 
 
-def publish(data_dir: Path, built: BuiltModel, keep: int) -> Path:
+def holding_pin(data_dir: Path, dataset_sha256: str) -> Pin | None:
+    """The pin that keeps a model of this dataset from replacing the live one, if any.
+
+    A pin holds only while it names the live model: once anything else is live, it is
+    stale and holds nothing (the next publish removes it).
+    """
+    pin = read_pin(data_dir)
+    live = live_pointer(data_dir)
+    if pin and live and pin.model_id == live.model_id and dataset_sha256 in pin.held:
+        return pin
+    return None
+
+
+def unpin(data_dir: Path) -> bool:
+    """Remove the pin, damaged or not, under the lock; False when there was none."""
+    with publish_lock(data_dir):
+        path = data_dir / PIN_NAME
+        if not path.exists():
+            return False
+        path.unlink()
+        _fsync_dir(data_dir)
+    return True
+
+
+def prune(data_dir: Path, keep: int) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Delete the models retention does not keep; return them, and the junk left alone.
+
+    Junk (files in `models/` that are not models we could have written) is never deleted:
+    what it is, and whether anyone needs it, is for a person to decide.
+    """
+    models, junk = scan_models(data_dir)
+    live = live_pointer(data_dir)
+    kept = retained(models, live.model_id if live else None, keep)
+    doomed = [model.path for model in models if model.model_id not in kept]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed, junk
+
+
+def _is_full(error: OSError) -> bool:
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_space_left(folder: Path, needed: int) -> PublishError:
+    """The kernel said ENOSPC: say where, and what the volume has left."""
+    stats = os.statvfs(folder)
+    inodes = ", and no inodes are free" if stats.f_favail == 0 else ""
+    return PublishError(
+        f"no space left in {folder}: the model needs {needed} bytes, "
+        f"{stats.f_bavail * stats.f_frsize} bytes are free{inodes}"
+    )
+
+
+def _make_room(data_dir: Path, needed: int, keep: int, live: str | None) -> list[Path]:
+    """Delete the old models `room_to_spare` picks when the volume lacks `needed` bytes."""
+    folder = data_dir / MODELS_DIR
+    free = shutil.disk_usage(folder).free
+    if free >= needed:
+        return []
+    doomed, freed = room_to_spare(scan_models(data_dir)[0], live, keep, needed - free)
+    if free + freed < needed:
+        spare = f" (pruning old models would free only {freed} more)" if doomed else ""
+        raise PublishError(
+            f"not enough space in {folder}: the model needs {needed} bytes, "
+            f"{free} bytes are free{spare}"
+        )
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def _write_model(
+    data_dir: Path, built: BuiltModel, keep: int, live: str | None
+) -> tuple[Path, list[Path]]:
+    """Make room, write the model, move the pointer; on a full volume undo the model."""
+    folder = data_dir / MODELS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    needed = len(built.content) + ROOM_SLACK
+    made_room = _make_room(data_dir, needed, keep, live)
+    path = folder / f"{built.model_id}{MODEL_SUFFIX}"
+    try:
+        write_atomically(path, built.content)
+    except OSError as error:
+        if not _is_full(error):
+            raise
+        raise _no_space_left(folder, needed) from None
+    try:
+        point_to(data_dir, pointer_for(built.model_id, built.content, built.header))
+    except OSError as error:
+        full = _no_space_left(data_dir, needed) if _is_full(error) else None  # before undoing
+        pointer = live_pointer(data_dir)
+        if pointer is None or pointer.model_id != built.model_id:  # not live: undo it
+            path.unlink(missing_ok=True)
+        if full is None:
+            raise
+        raise full from None
+    return path, made_room
+
+
+def _held_back(data_dir: Path, live: Pointer | None, header: Mapping[str, Any]) -> Published | None:
+    """Why not to publish at all: the live model has the same inputs, or a pin holds it."""
+    if live is None:
+        return None
+    if live.fingerprint == header.get("fingerprint"):
+        return Published("unchanged", live.model_id)
+    pin = holding_pin(data_dir, dataset_sha256(header) or "")
+    return Published("pinned", live.model_id, pin=pin) if pin else None
+
+
+def publish(
+    data_dir: Path, built: BuiltModel, keep: int, *, force: bool = False, vet: Vet | None = None
+) -> Published:
     """Write a built model, then move the pointer to it, then prune old models.
 
-    Everything happens under the publish lock, after removing what a killed publisher
-    left behind. This is the only way a model becomes current.
+    Everything happens under the publish lock, after removing what a killed publisher left
+    behind. This is the only way a model becomes current. Unless `force`d, a model with the
+    live model's fingerprint is not published ("unchanged"), nor one of a dataset a
+    rollback pinned against ("pinned"). `vet` sees the live model's header (or None) and
+    may refuse the model with a reason; a refusal raises PublishError.
     """
-    if not _MODEL_ID.match(built.model_id):
+    if not MODEL_ID.match(built.model_id):
         raise ValueError(f"invalid model id {built.model_id!r}")
     with publish_lock(data_dir):
         remove_stale_temps(data_dir)
-        models = data_dir / MODELS_DIR
-        models.mkdir(parents=True, exist_ok=True)
-        path = models / f"{built.model_id}{MODEL_SUFFIX}"
-        write_atomically(path, built.content)
-        point_to(data_dir, pointer_for(built.model_id, built.content, built.header))
-        prune(data_dir, keep)
-    return path
+        live = live_pointer(data_dir)
+        held = None if force else _held_back(data_dir, live, built.header)
+        if held is not None:
+            return held
+        reason = vet(header_or_none(live.model_path(data_dir) if live else None)) if vet else None
+        if reason:
+            raise PublishError(reason)
+        path, made_room = _write_model(data_dir, built, keep, live.model_id if live else None)
+        (data_dir / PIN_NAME).unlink(missing_ok=True)  # a new dataset lifts any pin
+        pruned, junk = prune(data_dir, keep)
+    return Published("published", built.model_id, path, None, made_room, pruned, junk)
 
 
 def point_to(data_dir: Path, pointer: Pointer) -> None:
     """Atomically replace `current.json` (the only step readers observe)."""
     payload = json.dumps(pointer.to_json(), indent=2).encode() + b"\n"
     write_atomically(data_dir / POINTER_NAME, payload)
-
-
-def model_files(data_dir: Path) -> list[Path]:
-    """Published model files, oldest first (ids start with their UTC timestamp)."""
-    folder = data_dir / MODELS_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.suffix == MODEL_SUFFIX and not path.name.startswith(".")
-    )
-
-
-def prune(data_dir: Path, keep: int) -> list[Path]:
-    """Keep the newest `keep` models and always the current one."""
-    current = read_pointer(data_dir)
-    live = current.model_path(data_dir).name if current else None
-    files = model_files(data_dir)
-    doomed = [path for path in files[: max(0, len(files) - keep)] if path.name != live]
-    for path in doomed:
-        path.unlink(missing_ok=True)
-    return doomed
 
 
 def pointer_for(model_id: str, content: bytes, header: Mapping[str, Any]) -> Pointer:
@@ -201,24 +342,55 @@ def pointer_for(model_id: str, content: bytes, header: Mapping[str, Any]) -> Poi
 def pointer_to_existing(data_dir: Path, model_id: str) -> Pointer:
     """A pointer to an already published model, after verifying the whole file."""
     path = data_dir / MODELS_DIR / f"{model_id}{MODEL_SUFFIX}"
-    if not _MODEL_ID.match(model_id) or not path.is_file():
+    if not MODEL_ID.match(model_id) or not path.is_file():
         raise ModelError(f"no published model {model_id!r} in {data_dir / MODELS_DIR}")
     content = path.read_bytes()
     model = decode_model(content)
     return pointer_for(model_id, content, model.header)
 
 
-def rollback(data_dir: Path, model_id: str | None = None) -> tuple[Pointer | None, Pointer]:
-    """Point at `model_id`, or at the newest model older than the current one."""
+@dataclass(frozen=True)
+class RolledBack:
+    """What `rollback` did: the model it left, the one now live, and the pin it wrote."""
+
+    previous: Pointer | None
+    target: Pointer
+    pin: Pin | None
+
+
+def _repin(data_dir: Path, current: Pointer | None, target: Pointer) -> Pin | None:
+    """Write the pin a rollback from `current` to `target` leaves (or drop a stale one)."""
+    if current is None or current.model_id == target.model_id:
+        return None
+    try:
+        old = read_pin(data_dir)
+    except ModelError:
+        old = None  # a rollback replaces a damaged pin
+    dataset = dataset_sha256(header_or_none(current.model_path(data_dir)))
+    pin = next_pin(old, current.model_id, dataset, target.model_id)
+    if pin is None:
+        (data_dir / PIN_NAME).unlink(missing_ok=True)
+    else:
+        write_atomically(data_dir / PIN_NAME, json.dumps(pin.to_json(), indent=2).encode() + b"\n")
+    return pin
+
+
+def rollback(data_dir: Path, model_id: str | None = None) -> RolledBack:
+    """Point at `model_id`, or at the newest model older than the current one, and pin it.
+
+    The pin is written before the pointer moves, so a rollback killed halfway leaves a
+    stale pin (one naming a model that is not live), which holds nothing.
+    """
     with publish_lock(data_dir):
-        current = read_pointer(data_dir)
+        current = live_pointer(data_dir)
         if model_id is None:
             if current is None:
                 raise ModelError("nothing to roll back: no current model")
-            older = [p.stem for p in model_files(data_dir) if p.stem < current.model_id]
-            if not older:
+            previous = previous_model(scan_models(data_dir)[0], current.model_id)
+            if previous is None:
                 raise ModelError(f"no model older than the current one ({current.model_id})")
-            model_id = older[-1]
+            model_id = previous.model_id
         target = pointer_to_existing(data_dir, model_id)
+        pin = _repin(data_dir, current, target)
         point_to(data_dir, target)
-    return current, target
+    return RolledBack(current, target, pin)

@@ -25,7 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     """One app = one store, one registry, one watcher; nothing global."""
     store = ModelStore()
     metrics = ServiceMetrics()
-    loader = ModelLoader(settings.data_dir, store, metrics)
+    loader = ModelLoader(settings.data_dir, store, metrics, settings.max_model_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

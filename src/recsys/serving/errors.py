@@ -48,6 +48,19 @@ class BodyTooLargeError(ApiError):
         super().__init__(413, f"body larger than {limit} bytes")
 
 
+class BodyTimeoutError(ApiError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"body not received within {seconds:g} s")
+
+
+class ClientGoneError(ApiError):
+    """The client hung up before its body arrived: nobody reads the answer, and it is no
+    server error. 499 (nginx's "client closed request") keeps it apart in the metrics."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "client closed the connection before sending its body")
+
+
 def invalid(items: Iterable[dict[str, Any]]) -> ApiError:
     """A 422 from pydantic's error items: the first one in `detail`, all of them trimmed."""
     errors = [
@@ -85,3 +98,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(request: Request, problem: RequestValidationError) -> Response:
         return render(invalid(problem.errors()))
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, problem: Exception) -> Response:
+        """A bug still answers JSON; uvicorn logs its traceback."""
+        return render(ApiError(500, "internal error"))

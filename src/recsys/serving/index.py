@@ -14,6 +14,9 @@ did not send fill the rest (`filled` says how many).
 from __future__ import annotations
 
 import heapq
+import re
+import sys
+import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import combinations
@@ -28,6 +31,15 @@ from recsys.model.format import (
     first_item_floor,
 )
 from recsys.songs import normalize_song_name
+
+# Canonical ordering sorts each run of combining marks with a quadratic insertion sort, so
+# a crafted name of hundreds of stacked marks costs milliseconds to normalise. No song
+# name stacks this many marks on one letter; a name that does is matched only exactly.
+MAX_MARK_RUN = 32
+_MARKS = "".join(
+    chr(code) for code in range(sys.maxunicode + 1) if unicodedata.combining(chr(code))
+)
+_LONG_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{{MAX_MARK_RUN + 1},}}")
 
 # Below this many combinations, looking each up beats even measuring the alternative.
 _LOOKUPS_WITHOUT_A_SECOND_THOUGHT = 64
@@ -77,13 +89,22 @@ class RuleIndex:
         """The `limit` most popular songs (ids are popularity ranks)."""
         return self._names[:limit]
 
+    def normalising_cost(self, songs: list[str]) -> int:
+        """Characters of `songs` that `song_ids` would have to normalise beyond ASCII."""
+        exact = self._exact
+        return sum(
+            len(song)
+            for song in songs
+            if not song.isascii() and song not in exact and not _LONG_MARK_RUN.search(song)
+        )
+
     def song_ids(self, songs: list[str]) -> tuple[list[int], list[str]]:
         """Known song ids (deduplicated, in request order) and the songs the model lacks."""
         known: dict[int, None] = {}
         unknown: list[str] = []
         for song in songs:
             song_id = self._exact.get(song)
-            if song_id is None:
+            if song_id is None and not _LONG_MARK_RUN.search(song):
                 song_id = self._ids.get(normalize_song_name(song))
             if song_id is None:
                 unknown.append(song)

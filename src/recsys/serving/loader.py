@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from recsys.model.format import ModelError, read_model
-from recsys.model.repository import POINTER_NAME, Pointer, parse_pointer
+from recsys.model.errors import ModelError
+from recsys.model.files import read_regular_file
+from recsys.model.format import read_model
+from recsys.model.repository import MAX_POINTER_BYTES, POINTER_NAME, Pointer, parse_pointer
 from recsys.serving.index import RuleIndex
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.store import ModelStore, ServedModel, utc_now
+from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
 log = logging.getLogger("recsys.serving")
 
@@ -32,37 +35,46 @@ class LoadOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class _Attempt:
-    """What a failed load saw, so an unchanged broken pointer is not retried forever."""
+    """What a failed load saw, so an unchanged broken state is counted once, not per poll."""
 
     pointer_bytes: bytes
-    model_stat: tuple[int, int] | None
+    file_state: tuple[int, ...] | None  # the model file's, or the pointer's when unreadable
 
 
-def _stat_signature(path: Path) -> tuple[int, int] | None:
+def _state(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is replaced or rewritten (type, inode, mtime, size)."""
     try:
-        stat = path.stat()
+        info = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return info.st_mode, info.st_ino, info.st_mtime_ns, info.st_size
 
 
 class ModelLoader:
     """Validate-then-swap: only a fully verified model ever becomes current."""
 
-    def __init__(self, data_dir: Path, store: ModelStore, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        store: ModelStore,
+        metrics: ServiceMetrics,
+        max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+    ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.metrics = metrics
+        self.max_model_bytes = max_model_bytes
         self._failed: _Attempt | None = None
 
     async def reload(self) -> LoadOutcome:
         """Load the pointer's model if it changed; return what happened."""
+        path = self.data_dir / POINTER_NAME
         try:
-            raw = await asyncio.to_thread((self.data_dir / POINTER_NAME).read_bytes)
+            raw = await asyncio.to_thread(read_regular_file, path, MAX_POINTER_BYTES, "pointer")
         except FileNotFoundError:
             return LoadOutcome.ABSENT
-        except OSError as error:
-            return self._fail(None, f"cannot read {POINTER_NAME}: {error.strerror}")
+        except (ModelError, MemoryError) as error:
+            return self._fail(_Attempt(b"", _state(path)), _reason(error))
         current = self.store.current
         if current is not None and raw == current.pointer_bytes:
             return LoadOutcome.UNCHANGED
@@ -70,22 +82,31 @@ class ModelLoader:
             pointer = parse_pointer(raw)
         except ModelError as error:
             return self._fail(_Attempt(raw, None), str(error))
-        attempt = _Attempt(raw, _stat_signature(pointer.model_path(self.data_dir)))
+        attempt = _Attempt(raw, _state(pointer.model_path(self.data_dir)))
         if attempt == self._failed:
             return LoadOutcome.UNCHANGED  # the same broken pointer and file as last time
         return await self._load(raw, pointer, attempt)
 
+    def _index(self, pointer: Pointer) -> RuleIndex:
+        """Read, verify and index the pointer's model (in a worker thread)."""
+        path = pointer.model_path(self.data_dir)
+        model = read_model(path, pointer.sha256, self.max_model_bytes)
+        if model.model_id != pointer.model_id:
+            raise ModelError(
+                f"model file {path.name} says it is {model.model_id!r}, "
+                f"the pointer says {pointer.model_id!r}"
+            )
+        return RuleIndex(model)
+
     async def _load(self, raw: bytes, pointer: Pointer, attempt: _Attempt) -> LoadOutcome:
         started = time.perf_counter()
         try:
-            index = await asyncio.to_thread(
-                lambda: RuleIndex(read_model(pointer.model_path(self.data_dir), pointer.sha256))
-            )
+            index = await asyncio.to_thread(self._index, pointer)
         except ModelError as error:
             return self._fail(attempt, str(error))
-        except Exception as error:  # a model that breaks the index is still just a bad model
-            log.exception("model %s could not be indexed", pointer.model_id)
-            return self._fail(attempt, f"{type(error).__name__}: {error}")
+        except Exception as error:  # MemoryError included: still just a model we cannot serve
+            log.exception("model %s could not be loaded", pointer.model_id)
+            return self._fail(attempt, _reason(error))
         seconds = time.perf_counter() - started
         snapshot = ServedModel(
             index=index,
@@ -110,12 +131,18 @@ class ModelLoader:
         )
         return LoadOutcome.LOADED
 
-    def _fail(self, attempt: _Attempt | None, reason: str) -> LoadOutcome:
+    def _fail(self, attempt: _Attempt, reason: str) -> LoadOutcome:
         """Count and log a failure once; the same broken pointer and file are not retried."""
-        if attempt is not None and attempt == self._failed:
+        if attempt == self._failed:
             return LoadOutcome.UNCHANGED
         self._failed = attempt
         self.metrics.reloads.labels("failed").inc()
         serving = self.store.current.model_id if self.store.current else "nothing"
         log.error("model reload failed, still serving %s: %s", serving, reason)
         return LoadOutcome.FAILED
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ModelError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -9,7 +9,15 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 disable_created_metrics()  # *_created series only add noise to every scrape
@@ -118,3 +126,34 @@ class RequestMetricsMiddleware:
             template = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
             self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+
+
+def metrics_app(metrics: ServiceMetrics) -> ASGIApp:
+    """The app of the metrics port: `GET /metrics` and nothing else (404 as JSON)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
+            status, body, kind = 200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST
+        else:
+            status, body, kind = 404, b'{"detail":"Not Found"}', "application/json"
+        headers = [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def by_port(main: ASGIApp, metrics: ASGIApp, metrics_port: int) -> ASGIApp:
+    """One server, two listeners: requests to `metrics_port` go to `metrics`, all else
+    (the API's port, and the lifespan) to `main`. /metrics stays off the public port."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] == "http" and server is not None and server[1] == metrics_port:
+            await metrics(scope, receive, send)
+        else:
+            await main(scope, receive, send)
+
+    return app

@@ -3,17 +3,24 @@ for every error, which `errors` renders in one JSON shape."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from recsys import __version__
 from recsys.serving.deps import Served, served_model, service
-from recsys.serving.errors import BodyTooLargeError, invalid_body
+from recsys.serving.errors import (
+    BodyTimeoutError,
+    BodyTooLargeError,
+    ClientGoneError,
+    invalid_body,
+)
+from recsys.serving.index import Recommendation, RuleIndex
 from recsys.serving.schemas import (
     MAX_BODY_BYTES,
     ErrorResponse,
@@ -23,6 +30,9 @@ from recsys.serving.schemas import (
 )
 
 router = APIRouter()
+
+# Characters of names needing normalisation that a request may cost the event loop.
+NORMALISE_ON_THE_LOOP = 2000
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": f"Body larger than {MAX_BODY_BYTES} bytes"},
@@ -42,18 +52,39 @@ def json_response(body: Any) -> Response:
 
 
 async def read_body(request: Request) -> bytes:
-    """The body; BodyTooLargeError as soon as it exceeds the cap (declared or streamed)."""
+    """The body, within the size cap (declared or streamed) and the client timeout."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyTooLargeError(MAX_BODY_BYTES)
+    seconds = service(request).settings.client_timeout
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLargeError(MAX_BODY_BYTES)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BodyTooLargeError(MAX_BODY_BYTES)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeoutError(seconds) from None
+    except ClientDisconnect:
+        raise ClientGoneError from None
     return b"".join(chunks)
+
+
+async def recommend_off_the_loop_if_costly(
+    index: RuleIndex, songs: list[str], k: int
+) -> Recommendation:
+    """Answer on the event loop, unless the names need costly Unicode normalisation.
+
+    Names the model spells exactly cost a dict look-up; others are normalised, and a
+    crafted name (hundreds of combining marks) makes that quadratic. Such requests run in
+    a worker thread, so health checks and other requests keep being answered.
+    """
+    if index.normalising_cost(songs) <= NORMALISE_ON_THE_LOOP:
+        return index.recommend(songs, k)
+    return await asyncio.to_thread(index.recommend, songs, k)
 
 
 @router.post(
@@ -74,7 +105,8 @@ async def recommend(request: Request) -> Response:
     except ValidationError as problem:
         raise invalid_body(problem) from None
     model = served_model(request)  # after validation: a bad body is a 422 even with no model
-    answer = model.index.recommend(payload.songs, payload.k or service(request).settings.top_k)
+    k = payload.k or service(request).settings.top_k
+    answer = await recommend_off_the_loop_if_costly(model.index, payload.songs, k)
     return json_response(
         {
             "songs": answer.songs,
@@ -90,7 +122,9 @@ async def recommend(request: Request) -> Response:
 router.add_api_route("/api/recommender", recommend, methods=["POST"], include_in_schema=False)
 
 
-@router.get("/api/model", response_model=ModelInfo, responses={503: _ERRORS[503]})
+@router.api_route(
+    "/api/model", response_model=ModelInfo, responses={503: _ERRORS[503]}, methods=["GET", "HEAD"]
+)
 async def model_info(model: Served) -> Response:
     """Metadata of the model being served, from its file's header."""
     return json_response(
@@ -105,26 +139,19 @@ async def model_info(model: Served) -> Response:
     )
 
 
-@router.get("/api/songs", responses={503: _ERRORS[503]})
+@router.api_route("/api/songs", responses={503: _ERRORS[503]}, methods=["GET", "HEAD"])
 async def songs(model: Served, limit: int = Query(1000, ge=1, le=1_000_000)) -> Response:
     """Songs the served model knows, most popular first: something to ask about."""
     return json_response({"songs": model.index.popular(limit), "model_id": model.model_id})
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """Liveness: answering at all proves the process and its event loop are alive."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: _ERRORS[503]})
+@router.api_route("/readyz", responses={503: _ERRORS[503]}, methods=["GET", "HEAD"])
 async def readyz(model: Served) -> Response:
     """Readiness: ready once a model is loaded, so no pod gets traffic it cannot answer."""
     return json_response({"status": "ready", "model_id": model.model_id})
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(service(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )

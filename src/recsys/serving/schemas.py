@@ -26,7 +26,7 @@ class RecommendRequest(BaseModel):
     )
 
     songs: list[SongName] = Field(min_length=1, max_length=MAX_SONGS)
-    k: int | None = Field(None, ge=1, le=MAX_K)
+    k: int | None = Field(None, ge=1, le=MAX_K, strict=True)
 
 
 class RecommendResponse(BaseModel):

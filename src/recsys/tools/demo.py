@@ -207,7 +207,10 @@ class _Story:
     def serve(self) -> str:
         port = _free_port()
         api = f"http://127.0.0.1:{port}"
-        self.children.start("serve", "serve", "--port", str(port), "--no-access-log", *self.common)
+        metrics = ["--metrics-port", str(_free_port())]
+        self.children.start(
+            "serve", "serve", "--port", str(port), *metrics, "--no-access-log", *self.common
+        )
         self.client.base_url = httpx.URL(api)
         _wait_until(
             lambda: self.client.get("/readyz").status_code == 200, 60, "the API getting ready"

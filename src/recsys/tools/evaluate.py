@@ -34,7 +34,7 @@ from recsys.serving.index import RuleIndex
 from recsys.settings import Settings
 from recsys.songs import normalize_song_name
 from recsys.tools.scoring import Answer, Query, Recommender, Scores, score
-from recsys.training.fetch import Snapshot, fetched
+from recsys.training.fetch import Snapshot, fetched_dataset
 from recsys.training.mining import mine
 from recsys.training.playlists import Playlists, load_playlists
 from recsys.training.trainer import params_of
@@ -279,9 +279,7 @@ def evaluate(
 ) -> Evaluation:
     """`recsys evaluate`: fetch and load a dataset as `train` does, then evaluate on it."""
     started = time.perf_counter()
-    with fetched(
-        dataset, max_bytes=settings.max_dataset_bytes, timeout=settings.http_timeout
-    ) as snapshot:
+    with fetched_dataset(settings, dataset) as snapshot:
         if snapshot.path is None:  # only a conditional GET says "not modified"; we send none
             raise EvaluationError(f"dataset server sent no content for {dataset}")
         playlists = load_playlists(snapshot.path)

@@ -1,24 +1,27 @@
 """Turn a fetched playlist CSV into clean (playlist, song) pairs, or say what is wrong.
 
 Every way a CSV can be wrong ends in one `DatasetError` with a single line naming the
-problem (the line an operator sees in a Job log).
+problem (the line an operator sees in a Job log). What a message quotes from the file is
+cut short and made printable, so a hostile file cannot flood or repaint that log.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from recsys.songs import normalize_song_name
+from recsys.songs import MAX_SONG_LENGTH, normalize_song_name
 from recsys.training.fetch import DatasetError
 
 REQUIRED_COLUMNS = ("pid", "track_name")
 _CHUNK = 1024 * 1024
+_SHOWN = 200  # characters of the file a message may quote
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,14 @@ def load_playlists(path: Path) -> Playlists:
     names = {name.strip(): name for name in header}
     missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
-        shown = ", ".join(names) or "none"
+        shown = _quoted(", ".join(names)) or "none"
         raise DatasetError(f"dataset has no column '{missing[0]}' (columns: {shown})")
     frame = _read_csv(path, columns=[names[column] for column in REQUIRED_COLUMNS])
     if frame.height == 0:
         raise DatasetError("dataset has a header but no rows")
-    return clean_pairs(frame.rename({names[column]: column for column in REQUIRED_COLUMNS}))
+    frame = frame.rename({names[column]: column for column in REQUIRED_COLUMNS})
+    _reject_long_names(path, frame)
+    return clean_pairs(frame)
 
 
 def _read_csv(path: Path, **options: Any) -> pl.DataFrame:
@@ -95,11 +100,54 @@ def clean_pairs(frame: pl.DataFrame) -> Playlists:
 
 
 def _reject_binary(path: Path) -> None:
+    """Refuse a file with a NUL byte anywhere: no text CSV has one, and polars keeps it."""
+    offset = 0
     with path.open("rb") as handle:
-        head = handle.read(64 * 1024)
-    if b"\x00" in head:
-        offset = head.index(b"\x00")
-        raise DatasetError(f"dataset is not a text CSV (NUL byte at offset {offset})")
+        while chunk := handle.read(_CHUNK):
+            if b"\x00" in chunk:
+                at = offset + chunk.index(b"\x00")
+                raise DatasetError(f"dataset is not a text CSV (NUL byte at offset {at})")
+            offset += len(chunk)
+
+
+def _reject_long_names(path: Path, frame: pl.DataFrame) -> None:
+    """Refuse a song name longer than the API accepts: no request could ever name it.
+
+    One such name (a broken export, a hostile file) would otherwise go into the model's
+    vocabulary and into every answer that lists the song.
+    """
+    lengths = frame["track_name"].str.strip_chars().str.len_chars()
+    too_long = (lengths > MAX_SONG_LENGTH).arg_true()
+    if too_long.len() == 0:
+        return
+    row = int(too_long[0])
+    raise DatasetError(
+        f"dataset line {_line_of_row(path, row)} has a track_name of {lengths[row]} "
+        f"characters (the most is {MAX_SONG_LENGTH})"
+    )
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The line where data row `row` (0-based, after the header) starts in the file.
+
+    A quoted field may span lines, so the line is counted by reading the CSV, not guessed.
+    """
+    csv.field_size_limit(sys.maxsize)  # a refused name may be longer than csv's default
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        start = reader.line_num + 1
+        for index, _ in enumerate(reader):
+            if index == row:
+                return start
+            start = reader.line_num + 1
+    return start
+
+
+def _quoted(text: str) -> str:
+    """`text` from the file as a message may show it: printable, at most _SHOWN characters."""
+    printable = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return printable if len(printable) <= _SHOWN else printable[: _SHOWN - 3] + "..."
 
 
 def _explain_parse_error(path: Path, error: Exception) -> str:
@@ -112,7 +160,7 @@ def _explain_parse_error(path: Path, error: Exception) -> str:
         line, fields, expected = ragged
         return f"dataset line {line} has {fields} fields, the header has {expected}"
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unknown error"
-    return f"dataset is not a valid CSV: {first_line}"
+    return f"dataset is not a valid CSV: {_quoted(first_line)}"
 
 
 def _first_invalid_utf8(path: Path) -> int | None:
@@ -133,6 +181,7 @@ def _first_invalid_utf8(path: Path) -> int | None:
 
 
 def _first_ragged_row(path: Path) -> tuple[int, int, int] | None:
+    csv.field_size_limit(sys.maxsize)  # a field may be as long as the dataset cap allows
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])

@@ -5,6 +5,9 @@ of the last dataset it trained on, or for a local file its size and mtime. Only 
 answer is downloaded and hashed, and even then a dataset whose bytes equal the served
 model's gives "unchanged" (train's own idempotency). Training and publishing go through
 `trainer.train_snapshot`, the code path of `recsys train`.
+
+The URL may carry credentials, so the state file and every message hold it redacted;
+the state recognises the URL by a digest of the whole of it.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from recsys.training.fetch import (
     Snapshot,
     TransientDatasetError,
     Validators,
-    fetched,
+    fetched_dataset,
     local_path,
 )
 from recsys.training.trainer import Reporter, TrainResult, current_fingerprint, train_snapshot
+from recsys.training.urls import redact_url, url_digest
 
 STATE_NAME = "refresh-state.json"
 MAX_RETRY_DELAY = 30.0
@@ -63,14 +67,7 @@ def fetched_with_retries(
         attempts += 1
         stack = ExitStack()
         try:
-            snapshot = stack.enter_context(
-                fetched(
-                    url,
-                    max_bytes=settings.max_dataset_bytes,
-                    timeout=settings.http_timeout,
-                    validators=validators,
-                )
-            )
+            snapshot = stack.enter_context(fetched_dataset(settings, url, validators))
         except TransientDatasetError as error:
             stack.close()
             if time.monotonic() + delay > deadline:
@@ -97,13 +94,16 @@ def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult
     live = current_fingerprint(data_dir)
     state = read_state(data_dir)
     # Validators only count for the URL they came from, and only while a model exists.
-    known = state if (state.get("url") == url and live is not None and not force) else {}
+    same_url = state.get("url_sha256") == url_digest(url)
+    known = state if (same_url and live is not None and not force) else {}
     path = local_path(url)
     if path is not None:
         try:
             stat = path.stat()
         except FileNotFoundError:
             raise DatasetError(f"dataset not found: {path}") from None
+        except OSError as error:
+            raise DatasetError(f"dataset cannot be read ({error.strerror}): {path}") from None
         if live and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
             report(f"unchanged: {path} has the size and mtime of the last dataset trained on")
             return TrainResult(status="unchanged", model_id=live[0], seconds=_since(started))
@@ -115,15 +115,18 @@ def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult
     with fetched_with_retries(settings, url, validators, report) as snapshot:
         if snapshot.not_modified:
             if live is None:  # we sent no validators: the server is confused
-                raise DatasetError(f"{url} answered 304 Not Modified to an unconditional GET")
-            report(f"unchanged: the server answered 304 Not Modified for {url}")
+                raise DatasetError(
+                    f"{redact_url(url)} answered 304 Not Modified to an unconditional GET"
+                )
+            report(f"unchanged: the server answered 304 Not Modified for {redact_url(url)}")
             return TrainResult(status="unchanged", model_id=live[0], seconds=_since(started))
         report(f"fetched  {snapshot.size} bytes, sha256 {snapshot.sha256}")
         result = train_snapshot(settings, url, snapshot, force=force, report=report)
     save_state(
         data_dir,
         {
-            "url": url,
+            "url": redact_url(url),
+            "url_sha256": url_digest(url),
             "etag": snapshot.etag,
             "last_modified": snapshot.last_modified,
             "sha256": snapshot.sha256,

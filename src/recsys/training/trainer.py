@@ -14,22 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from recsys.model.build import DatasetInfo, build_model, fingerprint
-from recsys.model.format import ModelError
-from recsys.model.repository import publish, read_pointer
+from recsys.model.catalog import Pin
+from recsys.model.repository import Published, Vet, holding_pin, live_pointer, publish
 from recsys.model.rules import MiningParams
 from recsys.settings import Settings
-from recsys.training.fetch import DatasetError, Snapshot, fetched
+from recsys.training.fetch import DatasetError, Snapshot, fetched_dataset
 from recsys.training.mining import mine
 from recsys.training.playlists import load_playlists
+from recsys.training.urls import redact_url
 
 Reporter = Callable[[str], None]
+
+# A new dataset with fewer than this share of the live model's playlists is refused unless
+# allowed. Exports grow or churn gradually; a truncated file that still parses, a test
+# file or a wrong URL loses most of the playlists at once, and support thresholds are
+# shares, so the rules of a much smaller dataset are noise rather than a new model.
+MIN_PLAYLIST_SHARE = 0.5
 
 
 @dataclass
 class TrainResult:
     """The summary `train --json` and `refresh --json` print."""
 
-    status: str  # "published" or "unchanged"
+    status: str  # "published", "unchanged" or "pinned" (a rollback holds this dataset back)
     model_id: str
     playlists: int | None = None
     songs: int | None = None
@@ -54,28 +61,95 @@ def params_of(settings: Settings) -> MiningParams:
 
 def current_fingerprint(data_dir: Path) -> tuple[str, str] | None:
     """(model_id, fingerprint) of the live model; a damaged pointer counts as none."""
-    try:
-        pointer = read_pointer(data_dir)
-    except ModelError:
+    pointer = live_pointer(data_dir)
+    return (pointer.model_id, pointer.fingerprint) if pointer else None
+
+
+def shrink_vet(stats: dict[str, Any], *, allowed: bool) -> Vet:
+    """The check `publish` runs under its lock against the model the new one would replace.
+
+    A model without rules, or from far fewer playlists than the live one, is almost always
+    a broken dataset; publishing it would replace good answers with popularity fill-ins.
+    """
+
+    def vet(live: dict[str, Any] | None) -> str | None:
+        if allowed:
+            return None
+        live_id = live.get("model_id") if live else None
+        keeps = f"model {live_id} stays current" if live_id else "nothing was published"
+        if not stats["rules"]:
+            return (
+                f"refusing to publish a model with 0 rules (from {stats['playlists']} "
+                f"playlists); {keeps}; --allow-shrink publishes it anyway"
+            )
+        live_stats = live.get("stats") if live else None
+        before = live_stats.get("playlists") if isinstance(live_stats, dict) else None
+        if isinstance(before, int) and stats["playlists"] < before * MIN_PLAYLIST_SHARE:
+            return (
+                f"refusing to publish: the dataset has {stats['playlists']} playlists, under "
+                f"half of the {before} of model {live_id}; {keeps}; "
+                "--allow-shrink publishes it anyway"
+            )
         return None
-    if pointer is None or not pointer.model_path(data_dir).is_file():
-        return None
-    return pointer.model_id, pointer.fingerprint
+
+    return vet
+
+
+def _held(pin: Pin, sha256: str, report: Reporter) -> TrainResult:
+    """Not an error: the CronJob keeps running while the operator's rollback stands."""
+    report(
+        f"pinned: a rollback from {pin.rolled_back_from} pinned model {pin.model_id}, and this "
+        f"dataset (sha256 {sha256[:12]}) is one it holds back; nothing published until the "
+        "dataset changes, `recsys models unpin`, or --force"
+    )
+    return TrainResult(status="pinned", model_id=pin.model_id, dataset_sha256=sha256)
+
+
+def _not_published(outcome: Published, sha256: str, report: Reporter) -> TrainResult:
+    """What the publish lock decided instead of publishing (another trainer got there first)."""
+    if outcome.pin is not None:
+        return _held(outcome.pin, sha256, report)
+    report(f"unchanged: model {outcome.model_id} was trained from the same dataset and parameters")
+    return TrainResult(status="unchanged", model_id=outcome.model_id, dataset_sha256=sha256)
+
+
+def _report_files(outcome: Published, report: Reporter) -> None:
+    """Every deletion is named, and so is junk, which only a person can judge."""
+    for path in outcome.made_room:
+        report(f"pruned   {path.name} to make room (beyond RECSYS_KEEP_MODELS)")
+    for path in outcome.pruned:
+        report(f"pruned   {path.name} (beyond RECSYS_KEEP_MODELS)")
+    for path, why in outcome.junk:
+        report(f"junk     {_escaped(path.name)}: {_escaped(why)}; left in place, never pruned")
+
+
+def _escaped(text: str) -> str:
+    """`text` with control characters escaped: a stray file's name reaches the terminal.
+
+    (`cli.common.printable` does the same for the CLI; training may not import the CLI.)
+    """
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def train_snapshot(
     settings: Settings, url: str, snapshot: Snapshot, *, force: bool, report: Reporter
 ) -> TrainResult:
-    """Train from a fetched snapshot and publish, unless the live model has the same inputs."""
+    """Train from a fetched snapshot and publish, unless the live model has the same inputs.
+
+    The checks before mining (same fingerprint, a pin) only save work; `publish` repeats
+    them under its lock, where they decide, since another trainer may publish meanwhile.
+    """
     started = time.perf_counter()
     params = params_of(settings)
     if snapshot.path is None or snapshot.sha256 is None:
         raise ValueError("train_snapshot needs a downloaded snapshot, not a 'not modified'")
-    digest = fingerprint(snapshot.sha256, params)
     live = current_fingerprint(settings.data_dir)
-    if live and live[1] == digest and not force:
+    if live and live[1] == fingerprint(snapshot.sha256, params) and not force:
         report(f"unchanged: model {live[0]} was trained from the same dataset and parameters")
         return TrainResult(status="unchanged", model_id=live[0], dataset_sha256=snapshot.sha256)
+    pin = None if force else holding_pin(settings.data_dir, snapshot.sha256)
+    if pin is not None:
+        return _held(pin, snapshot.sha256, report)
     stages: dict[str, float] = {}
 
     mark = time.perf_counter()
@@ -95,10 +169,15 @@ def train_snapshot(
     )
 
     mark = time.perf_counter()
-    built = build_model(rules, params, DatasetInfo(url, snapshot.sha256, snapshot.size))
-    path = publish(settings.data_dir, built, keep=settings.keep_models)
+    dataset = DatasetInfo(redact_url(url), snapshot.sha256, snapshot.size)
+    built = build_model(rules, params, dataset)
+    vet = shrink_vet(built.header["stats"], allowed=settings.allow_shrink)
+    outcome = publish(settings.data_dir, built, settings.keep_models, force=force, vet=vet)
+    if outcome.status != "published":
+        return _not_published(outcome, snapshot.sha256, report)
     stages["publish"] = time.perf_counter() - mark
-    report(f"publish  {stages['publish']:6.2f} s  {path} ({len(built.content)} bytes)")
+    report(f"publish  {stages['publish']:6.2f} s  {outcome.path} ({len(built.content)} bytes)")
+    _report_files(outcome, report)
     return TrainResult(
         status="published",
         model_id=built.model_id,
@@ -117,11 +196,7 @@ def train(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
     if not settings.dataset_url:
         raise DatasetError("no dataset: set RECSYS_DATASET_URL or pass --dataset-url")
     started = time.perf_counter()
-    with fetched(
-        settings.dataset_url,
-        max_bytes=settings.max_dataset_bytes,
-        timeout=settings.http_timeout,
-    ) as snapshot:
+    with fetched_dataset(settings, settings.dataset_url) as snapshot:
         fetch_seconds = time.perf_counter() - started
         report(
             f"fetch    {fetch_seconds:6.2f} s  {snapshot.size} bytes, "

@@ -1,0 +1,71 @@
+"""A model that breaks any invariant the index relies on is refused when it is read."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from recsys.model.build import DatasetInfo, build_model
+from recsys.model.format import ModelError, decode_model, encode_antecedent
+from recsys.model.rules import MiningParams, RuleSet
+from recsys.serving.index import RuleIndex
+
+GOOD = RuleSet(
+    playlists=4,
+    vocabulary=["a", "b", "c"],
+    counts=[3, 2, 1],
+    frequent_songs=3,
+    itemsets=5,
+    antecedent_keys=[encode_antecedent((0,)), encode_antecedent((1,))],
+    group_offsets=[0, 2, 3],
+    consequents=[1, 2, 0],
+    support=[0.5, 0.25, 0.5],
+    confidence=[0.6, 0.3, 1.0],
+    lift=[1.2, 1.1, 1.3],
+    rank=[1, 2, 0],
+)
+PARAMS = MiningParams(0.1, 0.1, 2)
+
+
+def encoded(rules: RuleSet, params: MiningParams = PARAMS) -> bytes:
+    return build_model(rules, params, DatasetInfo("test.csv", "0" * 64, 0)).content
+
+
+def test_the_good_model_loads_and_answers() -> None:
+    index = RuleIndex(decode_model(encoded(GOOD)))
+    assert index.recommend(["a", "b"], 1).songs == ["c"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"group_offsets": [0, 5, 3]}, "groups are empty or out of order"),
+        ({"group_offsets": [0, 3, 3]}, "groups are empty or out of order"),
+        ({"group_offsets": [0, 2, 4]}, "do not cover its rules"),
+        ({"antecedent_keys": GOOD.antecedent_keys[::-1]}, "antecedents are not sorted"),
+        ({"antecedent_keys": [GOOD.antecedent_keys[0]] * 2}, "antecedents are not sorted"),
+        (
+            {"antecedent_keys": [encode_antecedent((0,)), encode_antecedent((7,))]},
+            "outside its vocabulary",
+        ),
+        (
+            {"antecedent_keys": [encode_antecedent((0,)), encode_antecedent((1, 2))]},
+            "longer than its max_rule_length",
+        ),
+        ({"antecedent_keys": [0, encode_antecedent((1,))]}, "longer than its max_rule_length"),
+        ({"consequents": [1, 9, 0]}, "outside its vocabulary"),
+        ({"rank": [2, 1, 0]}, "not sorted by rank"),
+        ({"vocabulary": ["a", "b"]}, "vocabulary does not match"),
+    ],
+)
+def test_broken_invariants_are_refused(change: dict, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        decode_model(encoded(replace(GOOD, **change)))
+
+
+def test_a_key_that_is_not_sorted_inside_is_refused() -> None:
+    songs_2_then_1 = (2 + 1) << 42 | (1 + 1) << 21  # encode_antecedent would sort them
+    rules = replace(GOOD, antecedent_keys=[encode_antecedent((0,)), songs_2_then_1])
+    with pytest.raises(ModelError, match="not valid keys"):
+        decode_model(encoded(rules, MiningParams(0.1, 0.1, 3)))
