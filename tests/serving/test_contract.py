@@ -187,3 +187,16 @@ def test_metrics(app: AppClient, served_dir: Path, ds1_rules: RuleSet) -> None:
         app.metric("recsys_model_info", model_id=pointer.model_id, model_date=pointer.model_date)
         == 1
     )
+
+
+def test_a_bug_answers_json_not_text(data_dir: Path) -> None:
+    with in_process(Settings(data_dir=data_dir)) as client:
+
+        async def broken() -> None:
+            raise RuntimeError("a bug")
+
+        client.app.add_api_route("/broken", broken)
+        response = client.get("/broken")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "internal error"}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from recsys.model.build import DatasetInfo, build_model
-from recsys.model.format import ModelError, decode_model, encode_antecedent
+from recsys.model.format import ModelError, decode_model, encode_antecedent, read_model
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.serving.index import RuleIndex
 
@@ -69,3 +71,19 @@ def test_a_key_that_is_not_sorted_inside_is_refused() -> None:
     rules = replace(GOOD, antecedent_keys=[encode_antecedent((0,)), songs_2_then_1])
     with pytest.raises(ModelError, match="not valid keys"):
         decode_model(encoded(rules, MiningParams(0.1, 0.1, 3)))
+
+
+def test_a_model_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.rsm"
+    path.write_bytes(encoded(GOOD))
+    assert read_model(path, max_bytes=path.stat().st_size).model_id
+    with pytest.raises(ModelError, match="larger than the cap"):
+        read_model(path, max_bytes=path.stat().st_size - 1)
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.rsm")  # opening it for reading would block without a writer
+    (tmp_path / "zero.rsm").symlink_to("/dev/zero")
+    for name in ("fifo.rsm", "zero.rsm"):
+        with pytest.raises(ModelError, match="not a regular file"):
+            read_model(tmp_path / name)

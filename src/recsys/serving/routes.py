@@ -122,9 +122,7 @@ async def recommend(request: Request) -> Response:
 router.add_api_route("/api/recommender", recommend, methods=["POST"], include_in_schema=False)
 
 
-@router.api_route(
-    "/api/model", response_model=ModelInfo, responses={503: _ERRORS[503]}, methods=["GET", "HEAD"]
-)
+@router.get("/api/model", response_model=ModelInfo, responses={503: _ERRORS[503]})
 async def model_info(model: Served) -> Response:
     """Metadata of the model being served, from its file's header."""
     return json_response(
@@ -139,19 +137,30 @@ async def model_info(model: Served) -> Response:
     )
 
 
-@router.api_route("/api/songs", responses={503: _ERRORS[503]}, methods=["GET", "HEAD"])
+@router.get("/api/songs", responses={503: _ERRORS[503]})
 async def songs(model: Served, limit: int = Query(1000, ge=1, le=1_000_000)) -> Response:
     """Songs the served model knows, most popular first: something to ask about."""
     return json_response({"songs": model.index.popular(limit), "model_id": model.model_id})
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"])
+@router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """Liveness: answering at all proves the process and its event loop are alive."""
     return {"status": "ok"}
 
 
-@router.api_route("/readyz", responses={503: _ERRORS[503]}, methods=["GET", "HEAD"])
+@router.get("/readyz", responses={503: _ERRORS[503]})
 async def readyz(model: Served) -> Response:
     """Readiness: ready once a model is loaded, so no pod gets traffic it cannot answer."""
     return json_response({"status": "ready", "model_id": model.model_id})
+
+
+# Uptime checkers use HEAD: each GET route answers it too (uvicorn sends no body), kept
+# out of the schema so each operation is documented once.
+for _path, _endpoint in (
+    ("/api/model", model_info),
+    ("/api/songs", songs),
+    ("/healthz", healthz),
+    ("/readyz", readyz),
+):
+    router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)
