@@ -32,17 +32,19 @@ from recsys.model.rules import MiningParams, RuleSet
 from recsys.settings import Settings
 from recsys.songs import normalize_song_name
 from recsys.tools.evaluate import (
+    random_recommender,
+)
+from recsys.training.fetch import Snapshot, fetched_dataset
+from recsys.training.holdout import (
     TrainedModel,
     index_of,
     popularity_recommender,
-    random_recommender,
     rules_recommender,
     split_playlists,
 )
-from recsys.tools.scoring import Answer, Query, Recommender, Scores, score
-from recsys.training.fetch import Snapshot, fetched_dataset
 from recsys.training.mining import mine
 from recsys.training.playlists import Playlists, load_playlists
+from recsys.training.scoring import Answer, Query, Recommender, Scores, score
 
 K = 10
 SEEDS = 5

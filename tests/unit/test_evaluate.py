@@ -17,13 +17,18 @@ from recsys.tools.evaluate import (
     EvaluateOptions,
     EvaluationError,
     evaluate,
-    popularity_recommender,
     random_recommender,
+)
+from recsys.training.fetch import Snapshot, fetched
+from recsys.training.holdout import (
+    HoldoutError,
+    popularity_recommender,
     rules_recommender,
     split_playlists,
     train_index,
 )
-from recsys.tools.scoring import (
+from recsys.training.playlists import Playlists, clean_pairs, load_playlists
+from recsys.training.scoring import (
     Answer,
     Query,
     hit_rate_at_k,
@@ -33,8 +38,6 @@ from recsys.tools.scoring import (
     recall_at_k,
     score,
 )
-from recsys.training.fetch import Snapshot, fetched
-from recsys.training.playlists import Playlists, clean_pairs, load_playlists
 
 LOG2_3 = math.log2(3)
 
@@ -165,9 +168,9 @@ def test_options_refuse_nonsense() -> None:
 
 def test_split_refuses_what_cannot_be_evaluated() -> None:
     playlists = playlists_of(varied_baskets(4))
-    with pytest.raises(EvaluationError, match="both need at least one"):
+    with pytest.raises(HoldoutError, match="both need at least one"):
         split_playlists(playlists, test_fraction=0.1, seeds=1, seed=0)  # rounds to 0 tested
-    with pytest.raises(EvaluationError, match="more than 50 songs"):
+    with pytest.raises(HoldoutError, match="more than 50 songs"):
         split_playlists(playlists, test_fraction=0.5, seeds=50, seed=0)
 
 

@@ -8,7 +8,7 @@ from array import array
 import pytest
 
 from recsys.model.format import ARRAY_TYPES, ModelFile, encode_antecedent
-from recsys.serving.index import RuleIndex
+from recsys.model.index import RuleIndex
 from recsys.songs import normalize_song_name
 
 # Songs by popularity: 0 A, 1 B, 2 C, 3 D, 4 E, 5 F.

@@ -10,8 +10,8 @@ import pytest
 
 from recsys.model.build import DatasetInfo, build_model
 from recsys.model.format import ModelError, decode_model, encode_antecedent, read_model
+from recsys.model.index import RuleIndex
 from recsys.model.rules import MiningParams, RuleSet
-from recsys.serving.index import RuleIndex
 
 GOOD = RuleSet(
     playlists=4,

@@ -15,8 +15,8 @@ from pathlib import Path
 from recsys.model.errors import ModelError
 from recsys.model.files import read_regular_file
 from recsys.model.format import read_model
+from recsys.model.index import RuleIndex
 from recsys.model.repository import MAX_POINTER_BYTES, POINTER_NAME, Pointer, parse_pointer
-from recsys.serving.index import RuleIndex
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.store import ModelStore, ServedModel, utc_now
 from recsys.settings import DEFAULT_MAX_MODEL_BYTES

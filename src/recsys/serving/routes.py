@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from recsys import __version__
+from recsys.model.index import Recommendation, RuleIndex
 from recsys.serving.deps import Served, served_model, service
 from recsys.serving.errors import (
     BodyTimeoutError,
@@ -20,7 +21,6 @@ from recsys.serving.errors import (
     ClientGoneError,
     invalid_body,
 )
-from recsys.serving.index import Recommendation, RuleIndex
 from recsys.serving.schemas import (
     MAX_BODY_BYTES,
     ErrorResponse,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from recsys.model.index import RuleIndex
 from recsys.model.repository import Pointer
-from recsys.serving.index import RuleIndex
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,140 @@
+"""Held-out playlists: split a dataset, train on one part, answer the other as served.
+
+Both `recsys evaluate` and the trainer's choice of `min_support` measure quality this way.
+The model is built through the same code as a published one (mine, build, decode) and
+answered by the same `RuleIndex`, so the scores include its name normalisation and its
+popularity fill. Everything random is derived from a seed, so one seed always gives the
+same split and the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+import polars as pl
+
+from recsys.errors import RecsysError
+from recsys.model.build import DatasetInfo, build_model
+from recsys.model.format import decode_model
+from recsys.model.index import RuleIndex
+from recsys.model.rules import MiningParams, RuleSet
+from recsys.songs import normalize_song_name
+from recsys.training.fetch import Snapshot
+from recsys.training.mining import mine
+from recsys.training.playlists import Playlists
+from recsys.training.scoring import Answer, Query, Recommender
+
+
+class HoldoutError(RecsysError):
+    """A split that leaves nothing to train on or nothing to test."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """The train playlists, and the queries made from the test playlists."""
+
+    train: Playlists
+    queries: list[Query]
+    test_playlists: int
+    skipped: int  # test playlists with too few songs to keep any hidden
+
+
+def _rank(seed: int, pid: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{pid}".encode()).digest()
+
+
+def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, seed: int) -> Split:
+    """Hold out round(test_fraction * playlists) playlists, chosen by a hash of (seed, pid).
+
+    Hashing pids rather than shuffling rows makes the split independent of the file's row
+    order. Each test playlist sends `seeds` of its songs, chosen at random (seeded by seed
+    and pid), and hides the rest; playlists with no more than `seeds` songs are skipped.
+    """
+    pids = sorted(playlists.pairs["pid"].unique().to_list(), key=lambda pid: _rank(seed, pid))
+    held_out = round(test_fraction * len(pids))
+    if held_out < 1 or held_out >= len(pids):
+        raise HoldoutError(
+            f"a test fraction of {test_fraction} of {len(pids)} playlists leaves "
+            f"{held_out} to test and {len(pids) - held_out} to train; both need at least one"
+        )
+    test_pids = pids[:held_out]
+    in_test = pl.col("pid").is_in(test_pids)
+    train = Playlists(pairs=playlists.pairs.filter(~in_test), spelling=playlists.spelling)
+    songs_by_pid = dict(
+        playlists.pairs.filter(in_test).group_by("pid").agg(pl.col("song")).iter_rows()
+    )
+    queries = []
+    for pid in test_pids:
+        songs = sorted(songs_by_pid[pid])
+        if len(songs) <= seeds:
+            continue
+        random.Random(f"{seed}:{pid}").shuffle(songs)
+        queries.append(Query(pid=pid, seeds=songs[:seeds], hidden=frozenset(songs[seeds:])))
+    if not queries:
+        raise HoldoutError(
+            f"no test playlist has more than {seeds} songs; lower --seeds or raise --test-fraction"
+        )
+    return Split(
+        train=train,
+        queries=queries,
+        test_playlists=held_out,
+        skipped=held_out - len(queries),
+    )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The model trained on the train split, as the API would serve it."""
+
+    index: RuleIndex
+    rule_set: RuleSet
+    model_bytes: int
+
+    @property
+    def catalogue(self) -> list[str]:
+        """Song keys of the train split, most popular first (ids are popularity ranks)."""
+        return [normalize_song_name(name) for name in self.rule_set.vocabulary]
+
+
+def index_of(rule_set: RuleSet, params: MiningParams, dataset: DatasetInfo) -> TrainedModel:
+    """Encode mined rules into a model file and load the index from those bytes.
+
+    Going through the file format (not straight from `mine`) means the index under test is
+    built exactly as a served one is. The model is never written anywhere.
+    """
+    built = build_model(rule_set, params, dataset)
+    return TrainedModel(
+        index=RuleIndex(decode_model(built.content)),
+        rule_set=rule_set,
+        model_bytes=len(built.content),
+    )
+
+
+def train_index(
+    train: Playlists, params: MiningParams, *, url: str, snapshot: Snapshot
+) -> TrainedModel:
+    """Mine, encode and decode exactly as `recsys train` does, without publishing."""
+    dataset = DatasetInfo(url, snapshot.sha256 or "", snapshot.size)
+    return index_of(mine(train, params), params, dataset)
+
+
+def rules_recommender(index: RuleIndex, spelling: dict[str, str]) -> Recommender:
+    """The index as a user meets it: seeds sent in the dataset's spelling, names back."""
+
+    def recommend(seeds: list[str], n: int) -> Answer:
+        answer = index.recommend([spelling[key] for key in seeds], n)
+        return Answer([normalize_song_name(name) for name in answer.songs], answer.filled)
+
+    return recommend
+
+
+def popularity_recommender(ranking: list[str]) -> Recommender:
+    """The n most popular songs of the train split that were not sent."""
+
+    def recommend(seeds: list[str], n: int) -> Answer:
+        sent = set(seeds)
+        return Answer([song for song in ranking[: n + len(sent)] if song not in sent][:n])
+
+    return recommend
