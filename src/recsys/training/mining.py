@@ -15,11 +15,13 @@ first within a group), so the API loads them as flat arrays without sorting anyt
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 from efficient_apriori.itemsets import itemsets_from_transactions
 
 from recsys.errors import RecsysError
-from recsys.model.format import MAX_SONGS, encode_antecedent
+from recsys.model.format import KEY_BITS, MAX_ANTECEDENT, MAX_SONGS, encode_antecedent
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.training.playlists import Playlists
 
@@ -141,17 +143,98 @@ def minimum_count(min_support: float, playlists: int) -> int:
     return count
 
 
-def rules_of(
+@dataclass(frozen=True)
+class PairCounts:
+    """Every song's playlist count and every pair of songs in at least `min_count` playlists.
+
+    Counted once, this gives the exact rules of two songs for any count threshold at or
+    above `min_count`, which is what the trainer's choice of `min_support` scans.
+    """
+
+    playlists: Playlists
+    total: int
+    songs: pl.DataFrame  # song, id, count: every song, most popular first
+    min_count: int
+    pairs: pl.DataFrame  # a, b (a < b), count >= min_count
+    co: pl.LazyFrame  # the co-occurrence rows, for itemsets of three songs or more
+
+
+def count_pairs(playlists: Playlists, min_count: int) -> PairCounts:
+    """Song counts and frequent pairs, songs ranked by popularity (id = rank)."""
+    songs = song_ids(playlists)
+    if songs.height > MAX_SONGS:
+        raise MiningError(f"{songs.height} distinct songs; the model format holds {MAX_SONGS}")
+    frequent = songs.filter(pl.col("count") >= min_count)
+    pairs = playlists.pairs.join(frequent.select("song", "id"), on="song").select(
+        pl.col("pid").rank("dense").cast(pl.Int32), pl.col("id").cast(pl.Int32)
+    )
+    co = co_occurrences(pairs)
+    return PairCounts(
+        playlists=playlists,
+        total=playlists.playlist_count,
+        songs=songs,
+        min_count=min_count,
+        pairs=frequent_pairs(co, min_count),
+        co=co,
+    )
+
+
+def _column_of(value: int) -> pl.Expr:
+    """`value` in every row, as a real column.
+
+    polars divides by a scalar through its reciprocal, which can differ from Python's
+    `count / total` in the last bit; a column divides exactly as Python does.
+    """
+    return pl.int_range(pl.len(), dtype=pl.Int64) * 0 + value
+
+
+def pair_rules(counts: PairCounts, min_count: int, min_confidence: float) -> pl.DataFrame:
+    """The rules a -> b and b -> a of every pair in `min_count` playlists or more.
+
+    Column for column the arithmetic of `longer_rules`, so both give identical floats.
+    """
+    song_count = counts.songs.select(pl.col("id").cast(pl.Int32), "count")
+    both = (
+        counts.pairs.filter(pl.col("count") >= min_count)
+        .join(song_count.rename({"id": "a", "count": "count_a"}), on="a")
+        .join(song_count.rename({"id": "b", "count": "count_b"}), on="b")
+    )
+    first = 1 << (KEY_BITS * (MAX_ANTECEDENT - 1))  # first_item_floor(0): key of song 0
+    directions = [
+        both.select(
+            antecedent=(pl.col(ante).cast(pl.Int64) + 1) * first,
+            consequent=pl.col(cons),
+            confidence=pl.col("count") / pl.col(f"count_{ante}"),
+            support=pl.col("count") / _column_of(counts.total),
+            consequent_share=pl.col(f"count_{cons}") / _column_of(counts.total),
+        )
+        for ante, cons in (("a", "b"), ("b", "a"))
+    ]
+    return (
+        pl.concat(directions)
+        .filter(pl.col("confidence") >= min_confidence)
+        .select(
+            "antecedent",
+            "consequent",
+            "support",
+            "confidence",
+            lift=pl.col("confidence") / pl.col("consequent_share"),
+        )
+    )
+
+
+def longer_rules(
     counts_by_itemset: dict[tuple[int, ...], int], params: MiningParams, total: int
 ) -> pl.DataFrame:
-    """Every one-consequent rule of the frequent itemsets that reaches min_confidence."""
+    """Every one-consequent rule of the itemsets of three songs or more that reaches
+    min_confidence (`counts_by_itemset` also holds their subsets' counts)."""
     antecedents: list[int] = []
     consequents: list[int] = []
     support: list[float] = []
     confidence: list[float] = []
     lift: list[float] = []
     for itemset, count in counts_by_itemset.items():
-        if len(itemset) < 2:
+        if len(itemset) < 3:
             continue
         for position, consequent in enumerate(itemset):
             antecedent = itemset[:position] + itemset[position + 1 :]
@@ -191,39 +274,44 @@ def serving_order(rules: pl.DataFrame) -> pl.DataFrame:
 
 def mine(playlists: Playlists, params: MiningParams) -> RuleSet:
     """Frequent itemsets up to `max_rule_length` songs, then one-consequent rules."""
-    total = playlists.playlist_count
-    songs = song_ids(playlists)
-    if songs.height > MAX_SONGS:
-        raise MiningError(f"{songs.height} distinct songs; the model format holds {MAX_SONGS}")
-    min_count = minimum_count(params.min_support, total)
-    frequent = songs.filter(pl.col("count") >= min_count)
-    pairs = playlists.pairs.join(frequent.select("song", "id"), on="song").select(
-        pl.col("pid").rank("dense").cast(pl.Int32), pl.col("id").cast(pl.Int32)
-    )
-    co = co_occurrences(pairs)
-    pair_table = frequent_pairs(co, min_count)
-    counts_by_itemset: dict[tuple[int, ...], int] = {
-        (song,): count for song, count in frequent.select("id", "count").iter_rows()
-    }
-    counts_by_itemset.update(
-        ((a, b), count) for a, b, count in pair_table.select("a", "b", "count").iter_rows()
-    )
+    min_count = minimum_count(params.min_support, playlists.playlist_count)
+    counts = count_pairs(playlists, min_count)
+    longer: dict[tuple[int, ...], int] = {}
     if params.max_rule_length >= 3:
-        counts_by_itemset.update(
-            projected_itemsets(co, pair_table, min_count, params.max_rule_length)
-        )
-    rules = serving_order(rules_of(counts_by_itemset, params, total))
+        longer = projected_itemsets(counts.co, counts.pairs, min_count, params.max_rule_length)
+    return rules_at(counts, min_count, params, longer)
+
+
+def rules_at(
+    counts: PairCounts,
+    min_count: int,
+    params: MiningParams,
+    longer: dict[tuple[int, ...], int] | None = None,
+) -> RuleSet:
+    """The model of `counts` at a threshold of `min_count` playlists (>= counts.min_count);
+    `longer` holds the itemsets of three songs or more, when the rules may be longer."""
+    frequent = counts.songs.filter(pl.col("count") >= min_count)
+    pairs = counts.pairs.filter(pl.col("count") >= min_count)
+    rules = pair_rules(counts, min_count, params.min_confidence)
+    if longer:
+        itemsets: dict[tuple[int, ...], int] = dict(
+            zip(((song,) for song in frequent["id"].to_list()), frequent["count"].to_list(),
+                strict=True)
+        )  # fmt: skip
+        itemsets.update(((a, b), n) for a, b, n in pairs.select("a", "b", "count").iter_rows())
+        itemsets.update(longer)
+        rules = pl.concat([rules, longer_rules(itemsets, params, counts.total)])
+    rules = serving_order(rules)
     groups = rules.group_by("antecedent", maintain_order=True).len()
-    offsets = [0, *groups["len"].cum_sum().to_list()]
-    spelling = playlists.spelling
+    spelling = counts.playlists.spelling
     return RuleSet(
-        playlists=total,
-        vocabulary=[spelling[key] for key in songs["song"].to_list()],
-        counts=songs["count"].to_list(),
+        playlists=counts.total,
+        vocabulary=[spelling[key] for key in counts.songs["song"].to_list()],
+        counts=counts.songs["count"].to_list(),
         frequent_songs=frequent.height,
-        itemsets=len(counts_by_itemset),
+        itemsets=frequent.height + pairs.height + len(longer or ()),
         antecedent_keys=groups["antecedent"].to_list(),
-        group_offsets=offsets,
+        group_offsets=[0, *groups["len"].cum_sum().to_list()],
         consequents=rules["consequent"].to_list(),
         support=rules["support"].to_list(),
         confidence=rules["confidence"].to_list(),
