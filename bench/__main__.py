@@ -7,7 +7,7 @@ import sys
 
 from bench.common import RESULTS, write_section
 
-BENCHMARKS = ["train", "serve", "swap", "quality"]
+BENCHMARKS = ["train", "serve", "swap", "quality", "search"]
 
 
 def main() -> None:

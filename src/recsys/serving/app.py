@@ -13,6 +13,7 @@ from recsys.serving.deps import Service
 from recsys.serving.errors import install_handlers
 from recsys.serving.loader import LoadOutcome, ModelLoader
 from recsys.serving.metrics import RequestMetricsMiddleware, ServiceMetrics
+from recsys.serving.pages import install_pages
 from recsys.serving.routes import router
 from recsys.serving.store import ModelStore
 from recsys.serving.watcher import ModelWatcher
@@ -46,9 +47,12 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Playlist recommendations from association rules.",
         lifespan=lifespan,
+        docs_url=None,  # install_pages serves /docs with Swagger UI from the package
+        redoc_url=None,  # ReDoc would load from a CDN: a blank page offline
     )
     app.state.service = Service(settings=settings, store=store, metrics=metrics, loader=loader)
     app.include_router(router)
+    install_pages(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     install_handlers(app)
     return app
