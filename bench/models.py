@@ -6,6 +6,7 @@ import json
 import pickle
 import random
 from bisect import bisect_right
+from functools import cache
 from pathlib import Path
 
 from bench.common import OUT
@@ -18,13 +19,17 @@ from recsys.settings import Settings
 from recsys.tools.synth import synthesize
 from recsys.training.mining import mine
 from recsys.training.playlists import load_playlists
+from recsys.training.tuning import Choice, choose
 
-DEFAULTS = Settings()
-PARAMS = MiningParams(DEFAULTS.min_support, DEFAULTS.min_confidence, DEFAULTS.max_rule_length)
+
+@cache
+def ds1_default() -> Choice:
+    """The model `recsys train` publishes from ds1 with every setting at its default."""
+    return choose(load_playlists(dataset()), Settings(), print)
 
 
 def ds1_rules() -> RuleSet:
-    return mine(load_playlists(dataset()), PARAMS)
+    return ds1_default().rules
 
 
 BIG_PARAMS = MiningParams(0.043, 0.1, 3)
@@ -38,10 +43,10 @@ def big_rules() -> RuleSet:
     return mine(load_playlists(folder / "ds1.csv"), BIG_PARAMS)
 
 
-def publish(data_dir: Path, rules: RuleSet, tag: str) -> dict:
-    """Publish `rules` as a new model; return its header."""
+def publish(data_dir: Path, rules: RuleSet, params: MiningParams, tag: str) -> dict:
+    """Publish `rules`, mined with `params`, as a new model; return its header."""
     dataset_info = DatasetInfo(url=tag, sha256=f"{random.getrandbits(256):064x}", bytes=0)
-    built = build_model(rules, PARAMS, dataset_info)
+    built = build_model(rules, params, dataset_info)
     publish_model(data_dir, built, keep=3)
     return built.header
 

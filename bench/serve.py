@@ -15,7 +15,15 @@ from pathlib import Path
 import httpx
 
 from bench.common import OUT, WrkResult, free_port, machine, rss_mb, table, wait_http, wrk
-from bench.models import big_rules, ds1_rules, publish, reference_pickle, request_bodies
+from bench.models import (
+    BIG_PARAMS,
+    big_rules,
+    ds1_default,
+    ds1_rules,
+    publish,
+    reference_pickle,
+    request_bodies,
+)
 
 
 @contextmanager
@@ -66,7 +74,7 @@ def main() -> str:
     rows = []
     memory_rows = []
     data_dir = OUT / "serve-ds1"
-    publish(data_dir, rules, "ds1")
+    publish(data_dir, rules, ds1_default().params, "ds1")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with recsys_server(data_dir, port) as process:
@@ -101,7 +109,7 @@ def main() -> str:
 
     big = big_rules()
     big_dir = OUT / "serve-big"
-    publish(big_dir, big, "big")
+    publish(big_dir, big, BIG_PARAMS, "big")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with recsys_server(big_dir, port) as process:

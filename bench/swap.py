@@ -19,7 +19,7 @@ import time
 import httpx
 
 from bench.common import OUT, free_port, machine, rss_mb, table
-from bench.models import big_rules, publish, request_bodies
+from bench.models import BIG_PARAMS, big_rules, publish, request_bodies
 from bench.serve import recsys_server
 
 SWAPS = 5
@@ -37,7 +37,7 @@ def main() -> str:
     os.sched_setaffinity(0, {1})
     rules = big_rules()
     data_dir = OUT / "swap"
-    publish(data_dir, rules, "swap-initial")
+    publish(data_dir, rules, BIG_PARAMS, "swap-initial")
     bodies_file = OUT / "swap-bodies.json"
     bodies_file.write_text(json.dumps(request_bodies(rules)))
     port = free_port()
@@ -78,7 +78,7 @@ def main() -> str:
         time.sleep(STEADY)
         with httpx.Client(base_url=base, timeout=5) as client:
             for number in range(SWAPS):
-                header = publish(data_dir, rules, f"swap-{number}")
+                header = publish(data_dir, rules, BIG_PARAMS, f"swap-{number}")
                 published_at = time.time()  # the pointer has moved
                 while client.get("/api/model").json()["model_id"] != header["model_id"]:
                     time.sleep(0.005)

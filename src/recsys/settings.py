@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Defaults chosen with `make bench` on the default-size synthetic ds1 (see docs/training.md, "Mining
-# parameters", and bench/RESULTS.md, "Quality"): the best NDCG@10 of `recsys evaluate`
-# among the settings that train in under 2 CPU-seconds and 500 MB. Lower support is what
-# improves answers; rules of three songs added too little for their cost.
-DEFAULT_MIN_SUPPORT = 0.015
+# min_support is chosen per dataset unless set ("auto": see training.tuning and
+# docs/training.md, "Mining parameters"): a share of playlists means different things on
+# datasets of different sizes and shapes. Rules of three songs added too little for their
+# cost (bench/RESULTS.md, "Quality").
+AUTO = "auto"
 DEFAULT_MIN_CONFIDENCE = 0.1
 DEFAULT_MAX_RULE_LENGTH = 2
 # Far above any model this format holds for a real catalogue; a cap, not a target.
@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     dataset_url: str | None = Field(
         None, description="http(s)://, file:// URL or a path of the playlist CSV."
     )
-    min_support: float = Field(DEFAULT_MIN_SUPPORT, gt=0, le=1)
+    min_support: float | Literal["auto"] = Field(
+        AUTO, description='In (0, 1], or "auto": chosen from the dataset on held-out playlists.'
+    )
     min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
     max_rule_length: int = Field(
         DEFAULT_MAX_RULE_LENGTH,
@@ -93,6 +95,21 @@ class Settings(BaseSettings):
         description="Comma-separated hosts (`host` or `host:port`) a dataset download may be "
         "redirected to besides the dataset URL's own scheme, host and port.",
     )
+
+    # Budgets of "auto": what the chosen min_support may cost.
+    max_rules: int = Field(
+        2_000_000, ge=1, description="Auto never picks a min_support that mines more rules."
+    )
+    tuning_seconds: float = Field(
+        120.0, gt=0, description="Seconds auto may spend scoring candidates (at least one)."
+    )
+
+    @field_validator("min_support")
+    @classmethod
+    def _a_share_of_playlists(cls, value: float | str) -> float | str:
+        if value != AUTO and not 0 < float(value) <= 1:
+            raise ValueError('must be in (0, 1] or "auto"')
+        return value
 
     @field_validator("dataset_url")
     @classmethod

@@ -20,7 +20,7 @@ def test_json_contract_on_the_bundled_sample(data_dir: Path) -> None:
     done = run_recsys("evaluate", str(SAMPLE_DS1), "--json", data_dir=data_dir)
     assert done.returncode == 0, done.stderr
     result = done.json()
-    for method in ("rules", "popularity", "random"):
+    for method in ("rules", "cooccurrence", "popularity", "random"):
         assert set(result[method]) == METRICS
         assert all(0.0 <= value <= 1.0 for value in result[method].values())
     assert result["k"] == 10
@@ -28,6 +28,7 @@ def test_json_contract_on_the_bundled_sample(data_dir: Path) -> None:
     assert result["test_playlists"] == 30
     assert result["rules"]["ndcg"] > 5 * result["random"]["ndcg"]
     assert result["popularity"]["ndcg"] > 5 * result["random"]["ndcg"]
+    assert result["cooccurrence"]["ndcg"] > 5 * result["random"]["ndcg"]
     assert result["popularity"]["fill_share"] == result["random"]["fill_share"] == 0.0
     assert not (data_dir / "models").exists()  # evaluation never publishes
 
@@ -73,10 +74,11 @@ def test_table_flags_and_settings(data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:3] == ["method", "hit@5", "prec@5"]
-    assert [line.split()[0] for line in lines[1:4]] == ["rules", "popularity", "random"]
-    assert "60 test playlists" in lines[4]
-    assert "3 seed songs" in lines[4]
-    assert "min_support 0.05, min_confidence 0.2" in lines[4]  # env, overridden by the flag
+    methods = ["rules", "cooccurrence", "popularity", "random"]
+    assert [line.split()[0] for line in lines[1:5]] == methods
+    assert "60 test playlists" in lines[5]
+    assert "3 seed songs" in lines[5]
+    assert "min_support 0.05, min_confidence 0.2" in lines[5]  # env, overridden by the flag
 
 
 def test_same_seed_same_numbers_other_seed_other_split(data_dir: Path) -> None:
@@ -87,6 +89,8 @@ def test_same_seed_same_numbers_other_seed_other_split(data_dir: Path) -> None:
     assert all(run.returncode == 0 for run in runs)
     first, again, other = (run.json() for run in runs)
     del first["model"]["train_seconds"], again["model"]["train_seconds"]
+    for run in (first, again):
+        run.get("tuning", {}).pop("seconds", None)  # how long choosing min_support took
     assert first == again
     assert other["rules"] != first["rules"]
 

@@ -180,6 +180,15 @@ def test_metrics(app: AppClient, served_dir: Path, ds1_rules: RuleSet) -> None:
     assert count("200") == ok + 1
     assert count("422") == invalid + 1
     assert app.metric("recsys_model_reloads_total", result="loaded") == 1
+    rules_before = app.metric("recsys_recommended_songs_total", source="rules")
+    fill_before = app.metric("recsys_recommended_songs_total", source="popularity")
+    answer = app.post("/api/recommend", json={"songs": ds1_rules.vocabulary[:1], "k": 20}).json()
+    assert answer["filled"] < 20
+    rules_after = app.metric("recsys_recommended_songs_total", source="rules")
+    assert rules_after == rules_before + 20 - answer["filled"]
+    fill_after = app.metric("recsys_recommended_songs_total", source="popularity")
+    assert fill_after == fill_before + answer["filled"]
+    assert app.metric("recsys_model_coverage") == pytest.approx(ds1_rules.coverage)
     assert app.metric("recsys_model_rules") == ds1_rules.rule_count
     assert app.metric("recsys_model_age_seconds") >= 0
     pointer = read_pointer(served_dir)

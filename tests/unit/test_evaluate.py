@@ -253,6 +253,7 @@ def test_evaluate_runs_the_whole_command_path(tmp_path: Path) -> None:
     assert result.test_playlists + result.skipped_playlists == 50
     assert result.train_playlists == 150
     summary = result.to_json()
-    assert set(summary) >= {"rules", "popularity", "random", "k", "seeds", "test_playlists"}
+    methods = {"rules", "cooccurrence", "popularity", "random"}
+    assert set(summary) >= methods | {"k", "seeds", "test_playlists"}
     assert summary["rules"]["hit_rate"] > summary["popularity"]["hit_rate"]
     assert [line.split()[0] for line in lines] == ["load", "split", "train", "score"]

@@ -68,9 +68,23 @@ def api_url_flag() -> argparse.ArgumentParser:
     return parser
 
 
+def _support(text: str) -> float | str:
+    """A share of playlists, or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number or "auto": {text!r}') from None
+
+
 def mining_flags() -> argparse.ArgumentParser:
     parser = _parent()
-    parser.add_argument("--min-support", type=float, help="RECSYS_MIN_SUPPORT")
+    parser.add_argument(
+        "--min-support",
+        type=_support,
+        help='RECSYS_MIN_SUPPORT: a share of playlists, or "auto" (default: chosen per dataset)',
+    )
     parser.add_argument("--min-confidence", type=float, help="RECSYS_MIN_CONFIDENCE")
     parser.add_argument("--max-rule-length", type=int, help="RECSYS_MAX_RULE_LENGTH (2-4)")
     return parser

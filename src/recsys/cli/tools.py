@@ -47,6 +47,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     report = synthesize(
         args.out,
+        family=args.family,
         playlists=args.playlists,
         songs=args.songs,
         mean_length=args.mean_length,
@@ -83,11 +84,13 @@ def _register_evaluate(commands: Commands) -> None:
         "  ndcg@k    binary-relevance NDCG; the ideal ranks min(k, hidden) hits first\n"
         "  r-prec    hidden songs among the first |hidden| recommended, divided by |hidden|\n"
         "  cover     distinct songs in all answers / songs of the train split\n"
-        "  fill      share of answers the index completed with popular songs\n"
-        "Baselines: `popularity` (most popular songs not sent) and `random` (seeded).\n"
-        "--json prints one object: a key per method (rules, popularity, random) holding\n"
-        "hit_rate, precision, recall, ndcg, r_precision, coverage, fill_share; plus k,\n"
-        "seeds, test_playlists and the run's details.",
+        "  fill      share of answers completed with popular songs (index, cooccurrence)\n"
+        "Baselines, trained on the same split: `cooccurrence` (songs sharing playlists with\n"
+        "the ones sent, cosine-normalised, summed over them), `popularity` (most popular\n"
+        "songs not sent) and `random` (seeded).\n"
+        "--json prints one object: a key per method (rules, cooccurrence, popularity,\n"
+        "random) holding hit_rate, precision, recall, ndcg, r_precision, coverage and\n"
+        "fill_share; plus k, seeds, test_playlists and the run's details.",
         [mining_flags(), json_flag("print only the result as JSON")],
     )
     evaluate.add_argument("dataset", metavar="DATASET", help="CSV path, file:// or http(s):// URL")
@@ -111,13 +114,31 @@ def _register_synth_and_demo(commands: Commands) -> None:
         commands,
         "synth",
         cmd_synth,
-        "Write synthetic datasets (ds1.csv, ds2.csv, songs.csv) in the course's shape.",
-        "  recsys synth --out var/synth\n  recsys synth --out data/sample --playlists 300 --seed 1",
+        "Write synthetic datasets (ds1.csv, ds2.csv, songs.csv) in the course's CSV shape.",
+        "  recsys synth --out var/synth\n"
+        "  recsys synth --out data/sample --playlists 300 --seed 1\n"
+        "  recsys synth --out var/longtail --family longtail\n"
+        "\n"
+        'Families (docs/training.md, "Synthetic data"):\n'
+        "  course    the course's datasets: 2,300 playlists of ~100 songs, 20 genres\n"
+        "  flat      popularity less skewed, 60 small genres, shorter playlists\n"
+        "  longtail  a real catalogue's long tail: 7,000 playlists, 300,000 songs, most\n"
+        "            songs in one or two playlists",
     )
     synth.add_argument("--out", type=Path, required=True, help="output folder")
-    synth.add_argument("--playlists", type=int, default=2300, help="playlists per dataset")
-    synth.add_argument("--songs", type=int, default=6000, help="catalogue size")
-    synth.add_argument("--mean-length", type=float, default=100.0, help="mean playlist length")
+    synth.add_argument(
+        "--family",
+        choices=("course", "flat", "longtail"),
+        default="course",
+        help="shape of the data (default course)",
+    )
+    synth.add_argument(
+        "--playlists", type=int, help="playlists per dataset (default: the family's)"
+    )
+    synth.add_argument("--songs", type=int, help="catalogue size (default: the family's)")
+    synth.add_argument(
+        "--mean-length", type=float, help="mean playlist length (default: the family's)"
+    )
     synth.add_argument("--seed", type=int, default=0, help="same seed, same files")
 
     demo = add_command(

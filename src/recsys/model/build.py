@@ -10,13 +10,14 @@ import hashlib
 import json
 import time
 from array import array
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from recsys import __version__
 from recsys.model.format import ARRAY_TYPES, FORMAT_NAME, FORMAT_VERSION, encode_model
-from recsys.model.rules import MiningParams, RuleSet
+from recsys.model.rules import MiningParams, RuleSet, Tuning
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,15 @@ class BuiltModel:
     content: bytes
 
 
-def fingerprint(dataset_sha256: str, params: MiningParams) -> str:
-    """Identity of a training run's inputs: equal fingerprints give equal models."""
+def fingerprint(dataset_sha256: str, requested: Mapping[str, Any]) -> str:
+    """Identity of a training run's inputs: equal fingerprints give equal models.
+
+    `requested` is the parameters as asked for (a min_support of "auto" included), not as
+    chosen: a run can tell it has nothing to do before it chooses anything.
+    """
     identity = {
         "dataset_sha256": dataset_sha256,
-        "params": asdict(params),
+        "params": dict(requested),
         "trainer_version": __version__,
         "format_version": FORMAT_VERSION,
     }
@@ -56,7 +61,13 @@ def new_model_id(digest: str) -> str:
 
 
 def build_header(
-    rules: RuleSet, params: MiningParams, *, model_id: str, dataset: DatasetInfo, digest: str
+    rules: RuleSet,
+    params: MiningParams,
+    *,
+    model_id: str,
+    dataset: DatasetInfo,
+    digest: str,
+    tuning: Tuning,
 ) -> dict[str, Any]:
     """The model file's self-description."""
     return {
@@ -68,6 +79,7 @@ def build_header(
         "fingerprint": digest,
         "dataset": asdict(dataset),
         "params": asdict(params),
+        "tuning": asdict(tuning),
         "stats": {
             "playlists": rules.playlists,
             "songs": len(rules.vocabulary),
@@ -75,16 +87,25 @@ def build_header(
             "itemsets": rules.itemsets,
             "rules": rules.rule_count,
             "antecedents": len(rules.antecedent_keys),
+            "coverage": rules.coverage,
         },
         "vocabulary": rules.vocabulary,
     }
 
 
-def build_model(rules: RuleSet, params: MiningParams, dataset: DatasetInfo) -> BuiltModel:
-    """Encode `rules` as a new model with a fresh id, fingerprinted by dataset and params."""
-    digest = fingerprint(dataset.sha256, params)
+def build_model(
+    rules: RuleSet, params: MiningParams, dataset: DatasetInfo, tuning: Tuning | None = None
+) -> BuiltModel:
+    """Encode `rules` as a new model with a fresh id, fingerprinted by dataset and request.
+
+    Without a `tuning`, the parameters were set, not chosen: they are the request.
+    """
+    tuning = tuning or Tuning(requested=asdict(params), method="set")
+    digest = fingerprint(dataset.sha256, tuning.requested)
     model_id = new_model_id(digest)
-    header = build_header(rules, params, model_id=model_id, dataset=dataset, digest=digest)
+    header = build_header(
+        rules, params, model_id=model_id, dataset=dataset, digest=digest, tuning=tuning
+    )
     columns = {
         "counts": rules.counts,
         "antecedent_keys": rules.antecedent_keys,

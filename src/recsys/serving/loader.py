@@ -118,8 +118,15 @@ class ModelLoader:
         previous = self.store.swap(snapshot)
         self._failed = None
         self.metrics.reloads.labels("loaded").inc()
+        stats = index.header.get("stats")
+        coverage = stats.get("coverage") if isinstance(stats, dict) else None
         self.metrics.served(
-            pointer.model_id, pointer.model_date, index.rule_count, index.song_count, seconds
+            pointer.model_id,
+            pointer.model_date,
+            index.rule_count,
+            index.song_count,
+            seconds,
+            float(coverage) if isinstance(coverage, int | float) else float("nan"),
         )
         log.info(
             "serving model %s (trained %s, %d rules) after %.3f s; was %s",

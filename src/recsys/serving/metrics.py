@@ -54,10 +54,27 @@ class ServiceMetrics:
             "Times a crashed watcher task was restarted.",
             registry=self.registry,
         )
+        self.recommended = Counter(
+            "recsys_recommended_songs",
+            "Songs answered, by where they came from: rules, or the popularity fill.",
+            ["source"],
+            registry=self.registry,
+        )
+        for source in ("rules", "popularity"):  # both series exist from the start
+            self.recommended.labels(source)
+        self._add_model_gauges()
+
+    def _add_model_gauges(self) -> None:
+        """The served model's gauges: which one, how big, how old."""
         self.model_info = Gauge(
             "recsys_model_info",
             "1 for the served model, labelled with its id and training date.",
             ["model_id", "model_date"],
+            registry=self.registry,
+        )
+        self.model_coverage = Gauge(
+            "recsys_model_coverage",
+            "Share of the served model's songs that make some rule fire when sent alone.",
             registry=self.registry,
         )
         self.model_rules = Gauge(
@@ -85,9 +102,16 @@ class ServiceMetrics:
         return (datetime.now(self._trained_at.tzinfo) - self._trained_at).total_seconds()
 
     def served(
-        self, model_id: str, model_date: str, rules: int, songs: int, seconds: float
+        self,
+        model_id: str,
+        model_date: str,
+        rules: int,
+        songs: int,
+        seconds: float,
+        coverage: float = float("nan"),
     ) -> None:
         """Point the model gauges at a newly swapped-in model."""
+        self.model_coverage.set(coverage)
         self.model_info.clear()
         self.model_info.labels(model_id=model_id, model_date=model_date).set(1)
         self.model_rules.set(rules)

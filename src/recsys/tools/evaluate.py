@@ -5,8 +5,11 @@ are split by pid into a train and a test part; the model is trained on the train
 through the same code as `recsys train` (mine, encode, decode) and answered by the real
 `RuleIndex`, so the numbers include its name normalisation and its popularity fill. Each
 test playlist sends `seeds` of its songs and the answer is scored against the songs it
-kept hidden. Two baselines are scored on the same queries: the most popular songs, and
-random songs. A model that cannot beat the first is not worth serving.
+kept hidden. Three baselines are scored on the same queries, trained on the same split:
+item-to-item co-occurrence (songs that share playlists with the ones sent, see
+`recsys.tools.cooccurrence`), the most popular songs, and random songs. A model that
+cannot beat popularity is not worth serving; one that cannot beat co-occurrence is not
+worth its thresholds, since counting pairs needs none.
 
 Seeds are a deterministic random choice among a playlist's songs, not its first songs in
 file order: a playlist CSV's row order is not something the loader promises to keep, and
@@ -24,21 +27,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from recsys.errors import RecsysError
-from recsys.model.rules import MiningParams
+from recsys.model.build import DatasetInfo
+from recsys.model.rules import MiningParams, Tuning
 from recsys.settings import Settings
+from recsys.tools.cooccurrence import cooccurrence_recommender
 from recsys.training.fetch import Snapshot, fetched_dataset
 from recsys.training.holdout import (
+    index_of,
     popularity_recommender,
     rules_recommender,
     split_playlists,
-    train_index,
 )
 from recsys.training.playlists import Playlists, load_playlists
 from recsys.training.scoring import Answer, Recommender, Scores, score
-from recsys.training.trainer import params_of
+from recsys.training.tuning import choose
 
 Reporter = Callable[[str], None]
-METHODS = ("rules", "popularity", "random")
+METHODS = ("rules", "cooccurrence", "popularity", "random")
 
 
 class EvaluationError(RecsysError):
@@ -82,7 +87,8 @@ class Evaluation:
     """What `recsys evaluate` reports; `to_json` is the `--json` contract."""
 
     options: EvaluateOptions
-    params: MiningParams
+    params: MiningParams  # as chosen, when min_support is "auto"
+    tuning: Tuning
     methods: dict[str, Scores]
     test_playlists: int  # used: held out and long enough
     skipped_playlists: int
@@ -104,6 +110,7 @@ class Evaluation:
             "test_fraction": self.options.test_fraction,
             "seed": self.options.seed,
             "params": asdict(self.params),
+            "tuning": asdict(self.tuning),
             "model": {
                 "rules": self.rules,
                 "bytes": self.model_bytes,
@@ -114,14 +121,15 @@ class Evaluation:
 
 def evaluate_playlists(
     playlists: Playlists,
-    params: MiningParams,
+    settings: Settings,
     options: EvaluateOptions,
     *,
     url: str,
     snapshot: Snapshot,
     report: Reporter,
 ) -> Evaluation:
-    """Split, train on the train part, score the rules and both baselines on the test part."""
+    """Split, train on the train part as `recsys train` would (choosing min_support on it
+    when it is "auto"), score the rules and the baselines on the test part."""
     split = split_playlists(
         playlists, test_fraction=options.test_fraction, seeds=options.seeds, seed=options.seed
     )
@@ -131,7 +139,9 @@ def evaluate_playlists(
         f"{options.seeds} songs skipped), {train_playlists} to train on"
     )
     mark = time.perf_counter()
-    model = train_index(split.train, params, url=url, snapshot=snapshot)
+    choice = choose(split.train, settings, report)
+    dataset = DatasetInfo(url, snapshot.sha256 or "", snapshot.size)
+    model = index_of(choice.rules, choice.params, dataset)
     train_seconds = time.perf_counter() - mark
     report(
         f"train    {train_seconds:6.2f} s  {model.rule_set.rule_count} rules, "
@@ -140,6 +150,7 @@ def evaluate_playlists(
     catalogue = model.catalogue
     recommenders = {
         "rules": rules_recommender(model.index, playlists.spelling),
+        "cooccurrence": cooccurrence_recommender(split.train),
         "popularity": popularity_recommender(catalogue),
         "random": random_recommender(catalogue, options.seed),
     }
@@ -151,7 +162,8 @@ def evaluate_playlists(
     report(f"score    {time.perf_counter() - mark:6.2f} s  {len(split.queries)} queries")
     return Evaluation(
         options=options,
-        params=params,
+        params=choice.params,
+        tuning=choice.tuning,
         methods=methods,
         test_playlists=len(split.queries),
         skipped_playlists=split.skipped,
@@ -178,7 +190,7 @@ def evaluate(
         )
         return evaluate_playlists(
             playlists,
-            params_of(settings),
+            settings,
             options,
             url=dataset,
             snapshot=snapshot,
@@ -190,7 +202,7 @@ def table(evaluation: Evaluation) -> str:
     """The human-readable report: one row per method."""
     k = evaluation.options.k
     headers = ("method", f"hit@{k}", f"prec@{k}", f"recall@{k}", f"ndcg@{k}", "r-prec", "cover")
-    lines = [f"{headers[0]:<11}" + "".join(f"{name:>10}" for name in headers[1:]) + "      fill"]
+    lines = [f"{headers[0]:<13}" + "".join(f"{name:>10}" for name in headers[1:]) + "      fill"]
     for name, scores in evaluation.methods.items():
         values = (
             scores.hit_rate,
@@ -201,7 +213,7 @@ def table(evaluation: Evaluation) -> str:
             scores.coverage,
             scores.fill_share,
         )
-        lines.append(f"{name:<11}" + "".join(f"{value:>10.3f}" for value in values))
+        lines.append(f"{name:<13}" + "".join(f"{value:>10.3f}" for value in values))
     params = evaluation.params
     lines.append(
         f"{evaluation.test_playlists} test playlists ({evaluation.skipped_playlists} skipped), "

@@ -1,4 +1,4 @@
-"""Synthetic playlist datasets in the course's CSV shape.
+"""Synthetic playlist datasets in the course's CSV shape, in several families.
 
 Real playlist data cannot ship with the project, yet tests, benchmarks and the demo need
 data whose statistics look like it: a few hit songs and a long tail (Zipf popularity),
@@ -6,6 +6,10 @@ taste clusters that make real co-occurrence rules (latent genres, albums listene
 together), playlist lengths that vary a lot (lognormal), and names that break naive CSV
 handling (commas, quotes, non-ASCII letters). ``ds2`` keeps the catalogue and drifts the
 tastes, so retraining on it changes some rules: the course's "new dataset" case.
+
+One shape would let defaults be tuned to it without anyone noticing, so there are
+families (`FAMILIES`): the course's shape, a flatter one, and one with a real catalogue's
+long tail. docs/training.md ("Synthetic data") says what each is derived from.
 """
 
 from __future__ import annotations
@@ -13,171 +17,14 @@ from __future__ import annotations
 import csv
 import math
 import random
-import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import Path
 
+from recsys.tools.synth_catalogue import Song, make_catalogue
+
 PLAYLIST_COLUMNS = ("pid", "track_name", "artist_name", "album_name", "track_uri", "duration_ms")
 SONG_COLUMNS = ("artist_name", "track_name")
-
-_SYLLABLES = [
-    "la",
-    "ri",
-    "mo",
-    "sa",
-    "ven",
-    "to",
-    "ka",
-    "lu",
-    "ne",
-    "ra",
-    "fa",
-    "so",
-    "mi",
-    "do",
-    "ze",
-    "ro",
-    "ba",
-    "ti",
-    "na",
-    "ko",
-    "é",
-    "ö",
-    "ñ",
-    "ü",
-    "ø",
-    "å",
-    "ç",
-    "ß",
-    "ł",
-    "ő",
-]
-_WORDS = [
-    "love",
-    "night",
-    "fire",
-    "summer",
-    "heart",
-    "dream",
-    "city",
-    "light",
-    "rain",
-    "river",
-    "gold",
-    "blue",
-    "wild",
-    "run",
-    "home",
-    "señorita",
-    "niño",
-    "café",
-    "über",
-    "mädchen",
-    "søndag",
-    "été",
-    "corazón",
-    "fiesta",
-    "día",
-    "noche",
-    "hold",
-    "forever",
-    "dance",
-    "shadow",
-    "echo",
-    "ocean",
-    "thunder",
-    "velvet",
-    "neon",
-    "paper",
-    "ghost",
-]
-_DECORATIONS = (
-    '"{}"',
-    "{}, Pt. 2",
-    "{}, {}",
-    "Don't {}",
-    "{} (Live)",
-    "{} – Remastered",
-    "{} feat. {}",
-)
-_ARTIST_DECORATIONS = ("{}, {} & {}", "The {}s", "{} y los {}", '{} "{}"')
-
-
-@dataclass(frozen=True)
-class Song:
-    """One catalogue entry; ``genre`` and ``album`` drive co-occurrence, not written out."""
-
-    track_name: str
-    artist_name: str
-    album_name: str
-    track_uri: str
-    duration_ms: int
-    genre: int
-    album: int
-
-
-def _word(rng: random.Random) -> str:
-    if rng.random() < 0.6:
-        return rng.choice(_WORDS).capitalize()
-    syllables = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
-    return syllables.capitalize()
-
-
-def _phrase(rng: random.Random, words: int) -> str:
-    return " ".join(_word(rng) for _ in range(words))
-
-
-def _decorated(rng: random.Random, patterns: tuple[str, ...], base: str, odds: float) -> str:
-    if rng.random() >= odds:
-        return base
-    pattern = rng.choice(patterns)
-    extra = [_word(rng) for _ in range(pattern.count("{}") - 1)]
-    return pattern.format(base, *extra)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate.casefold() in taken:
-        candidate, n = f"{name} {_roman(n)}", n + 1
-    taken.add(candidate.casefold())
-    return candidate
-
-
-def _roman(n: int) -> str:
-    numerals = ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
-    out = ""
-    for value, numeral in numerals:
-        while n >= value:
-            out, n = out + numeral, n - value
-    return out
-
-
-def make_catalogue(rng: random.Random, songs: int, genres: int) -> list[Song]:
-    """Songs grouped in albums of 6-14 tracks by one artist, each album in one genre."""
-    catalogue: list[Song] = []
-    taken: set[str] = set()
-    uri_chars = string.ascii_letters + string.digits
-    album = 0
-    while len(catalogue) < songs:
-        artist = _decorated(rng, _ARTIST_DECORATIONS, _phrase(rng, rng.randint(1, 2)), 0.08)
-        album_name = _phrase(rng, rng.randint(1, 3))
-        genre = album % genres  # round robin: no genre is left empty
-        for _ in range(min(rng.randint(6, 14), songs - len(catalogue))):
-            title = _decorated(rng, _DECORATIONS, _phrase(rng, rng.randint(1, 4)), 0.12)
-            catalogue.append(
-                Song(
-                    track_name=_unique(title, taken),
-                    artist_name=artist,
-                    album_name=album_name,
-                    track_uri="spotify:track:" + "".join(rng.choices(uri_chars, k=22)),
-                    duration_ms=rng.randint(90_000, 420_000),
-                    genre=genre,
-                    album=album,
-                )
-            )
-        album += 1
-    return catalogue
 
 
 @dataclass(frozen=True)
@@ -188,6 +35,7 @@ class Tastes:
     zipf_exponent: float = 0.6  # popularity skew within a genre and overall
     hit_share: float = 0.05  # picks from the overall charts instead of a favourite genre
     album_share: float = 0.2  # chance a pick pulls in a second track of its album
+    genre_skew: float = 0.7  # Zipf exponent of how many listeners each genre has
 
 
 class _TasteModel:
@@ -212,7 +60,7 @@ class _TasteModel:
         _drift_ranks(global_order, rng, drift)
         self.global_order = global_order
         self.global_cum = _zipf_cumulative(len(catalogue), tastes.zipf_exponent)
-        genre_weights = [1.0 / (g + 1) ** 0.7 for g in range(genres)]
+        genre_weights = [1.0 / (g + 1) ** tastes.genre_skew for g in range(genres)]
         _drift_ranks(genre_weights, rng, drift)
         self.genre_weights_cum = list(accumulate(genre_weights))
 
@@ -247,24 +95,87 @@ def _drift_ranks(items: list, rng: random.Random, share: float) -> None:
         items[a], items[b] = items[b], items[a]
 
 
+@dataclass(frozen=True)
+class Lengths:
+    """Playlist lengths: log-normal with this mean and sigma, cut to [shortest, longest].
+
+    Real playlist lengths are close to log-normal: most are short, a few very long.
+    `longest` None means the catalogue's size.
+    """
+
+    mean: float
+    sigma: float = 0.6
+    shortest: int = 2
+    longest: int | None = None
+
+    @classmethod
+    def from_median(cls, median: float, sigma: float, shortest: int, longest: int) -> Lengths:
+        """Published playlist statistics quote the median; a log-normal's is exp(mu)."""
+        return cls(median * math.exp(sigma**2 / 2), sigma, shortest, longest)
+
+    def draw(self, rng: random.Random, catalogue_size: int) -> int:
+        mu = math.log(self.mean) - self.sigma**2 / 2
+        longest = catalogue_size if self.longest is None else min(self.longest, catalogue_size)
+        return max(self.shortest, min(longest, round(rng.lognormvariate(mu, self.sigma))))
+
+
+@dataclass(frozen=True)
+class Family:
+    """A shape of data: catalogue, tastes and playlist lengths, and its default size."""
+
+    name: str
+    playlists: int
+    songs: int
+    tastes: Tastes
+    lengths: Lengths
+
+
+# The Million Playlist Dataset's bounds: every playlist holds 5 to 250 tracks.
+_MPD_LENGTHS = Lengths.from_median(50, 0.8, 5, 250)
+
+FAMILIES = {
+    family.name: family
+    for family in (
+        # The course's datasets: 2,300 playlists of about 100 songs from 20 genres of ~300.
+        Family("course", 2300, 6000, Tastes(), Lengths(100.0)),
+        # Popularity much less skewed, many small genres with listeners spread evenly, and
+        # shorter playlists of varied length: no chart to lean on, thinner support.
+        Family(
+            "flat",
+            2300,
+            9000,
+            Tastes(genres=60, zipf_exponent=0.3, hit_share=0.02, genre_skew=0.3),
+            _MPD_LENGTHS,
+        ),
+        # A real catalogue's long tail, after the MPD: thousands of micro-genres, most
+        # songs in one or two playlists, a chart head no song dominates, about 1.3
+        # tracks per album per playlist, lengths with a median of 50 and a long tail.
+        Family(
+            "longtail",
+            7000,
+            300_000,
+            Tastes(genres=1000, zipf_exponent=0.8, hit_share=0.01, album_share=0.3),
+            _MPD_LENGTHS,
+        ),
+    )
+}
+
+
 def write_playlists(
     path: Path,
     catalogue: list[Song],
     taste: _TasteModel,
     rng: random.Random,
     playlists: int,
-    mean_length: float,
+    lengths: Lengths,
 ) -> int:
     """Write one dataset; return the number of rows."""
-    sigma = 0.6
-    mu = math.log(mean_length) - sigma**2 / 2
     rows = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(PLAYLIST_COLUMNS)
         for pid in range(playlists):
-            length = max(2, min(len(catalogue), round(rng.lognormvariate(mu, sigma))))
-            for index in taste.playlist(rng, length):
+            for index in taste.playlist(rng, lengths.draw(rng, len(catalogue))):
                 song = catalogue[index]
                 writer.writerow(
                     (
@@ -290,14 +201,24 @@ class SynthReport:
 def synthesize(
     out_dir: Path,
     *,
-    playlists: int = 2300,
-    songs: int = 6000,
-    tastes: Tastes = Tastes(),
-    mean_length: float = 100.0,
+    family: str = "course",
+    playlists: int | None = None,
+    songs: int | None = None,
+    mean_length: float | None = None,
     seed: int = 0,
     drift: float = 0.3,
 ) -> SynthReport:
-    """Write ds1.csv, ds2.csv and songs.csv into `out_dir`, deterministic by `seed`."""
+    """Write ds1.csv, ds2.csv and songs.csv into `out_dir`, deterministic by `seed`.
+
+    `playlists`, `songs` and `mean_length` default to the family's own.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+    shape = FAMILIES[family]
+    tastes = shape.tastes
+    songs = shape.songs if songs is None else songs
+    playlists = shape.playlists if playlists is None else playlists
+    lengths = shape.lengths if mean_length is None else replace(shape.lengths, mean=mean_length)
     if songs < 14 * tastes.genres:
         raise ValueError(f"{songs} songs are too few for {tastes.genres} genres of albums")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -313,6 +234,6 @@ def synthesize(
         dataset_rng = random.Random(f"{seed}-{name}")
         taste = _TasteModel(catalogue, tastes, random.Random(f"{seed}-drift"), drift_share)
         files[name] = write_playlists(
-            out_dir / name, catalogue, taste, dataset_rng, playlists, mean_length
+            out_dir / name, catalogue, taste, dataset_rng, playlists, lengths
         )
     return SynthReport(files=files)

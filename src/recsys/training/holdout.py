@@ -36,6 +36,7 @@ class Split:
     """The train playlists, and the queries made from the test playlists."""
 
     train: Playlists
+    test: Playlists  # the held-out playlists, whole
     queries: list[Query]
     test_playlists: int
     skipped: int  # test playlists with too few songs to keep any hidden
@@ -62,6 +63,7 @@ def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, s
     test_pids = pids[:held_out]
     in_test = pl.col("pid").is_in(test_pids)
     train = Playlists(pairs=playlists.pairs.filter(~in_test), spelling=playlists.spelling)
+    test = Playlists(pairs=playlists.pairs.filter(in_test), spelling=playlists.spelling)
     songs_by_pid = dict(
         playlists.pairs.filter(in_test).group_by("pid").agg(pl.col("song")).iter_rows()
     )
@@ -78,6 +80,7 @@ def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, s
         )
     return Split(
         train=train,
+        test=test,
         queries=queries,
         test_playlists=held_out,
         skipped=held_out - len(queries),

@@ -156,7 +156,7 @@ class PairCounts:
     songs: pl.DataFrame  # song, id, count: every song, most popular first
     min_count: int
     pairs: pl.DataFrame  # a, b (a < b), count >= min_count
-    co: pl.LazyFrame  # the co-occurrence rows, for itemsets of three songs or more
+    co: pl.LazyFrame | None  # co-occurrence rows, for longer itemsets (None when derived)
 
 
 def count_pairs(playlists: Playlists, min_count: int) -> PairCounts:
@@ -176,6 +176,48 @@ def count_pairs(playlists: Playlists, min_count: int) -> PairCounts:
         min_count=min_count,
         pairs=frequent_pairs(co, min_count),
         co=co,
+    )
+
+
+def without(whole: PairCounts, part: Playlists, rest: Playlists) -> PairCounts:
+    """The counts of `rest` (= whole's playlists minus `part`), by subtracting `part`'s.
+
+    Counting a tenth of the playlists costs a tenth of counting the rest. Exact for every
+    threshold at or above `whole.min_count`: a pair that often in `rest` is at least that
+    often in the whole. Songs are ranked again by their counts in `rest`.
+    """
+    removed = count_pairs(part, 1)
+    songs = (
+        whole.songs.join(removed.songs.select("song", held="count"), on="song", how="left")
+        .select("song", count=pl.col("count") - pl.col("held").fill_null(0))
+        .filter(pl.col("count") > 0)
+        .sort(["count", "song"], descending=[True, False])
+        .with_row_index("id")
+    )
+    old_to_new = whole.songs.join(songs.select("song", new="id"), on="song").select(
+        old=pl.col("id").cast(pl.Int32), new=pl.col("new").cast(pl.Int32)
+    )
+    held_pairs = _renumbered(removed.pairs, removed.songs, whole.songs)
+    pairs = (
+        whole.pairs.join(held_pairs, on=["a", "b"], how="left")
+        .with_columns(count=pl.col("count") - pl.col("held").fill_null(0))
+        .filter(pl.col("count") >= whole.min_count)
+        .join(old_to_new.rename({"old": "a", "new": "x"}), on="a")
+        .join(old_to_new.rename({"old": "b", "new": "y"}), on="b")
+        .select(a=pl.min_horizontal("x", "y"), b=pl.max_horizontal("x", "y"), count=pl.col("count"))
+    )
+    return PairCounts(rest, rest.playlist_count, songs, whole.min_count, pairs, co=None)
+
+
+def _renumbered(pairs: pl.DataFrame, ids: pl.DataFrame, to: pl.DataFrame) -> pl.DataFrame:
+    """`pairs` (a, b, count) of songs numbered by `ids`, renumbered by `to`; a < b again."""
+    mapping = ids.join(to.select("song", new="id"), on="song").select(
+        old=pl.col("id").cast(pl.Int32), new=pl.col("new").cast(pl.Int32)
+    )
+    return (
+        pairs.join(mapping.rename({"old": "a", "new": "x"}), on="a")
+        .join(mapping.rename({"old": "b", "new": "y"}), on="b")
+        .select(a=pl.min_horizontal("x", "y"), b=pl.max_horizontal("x", "y"), held="count")
     )
 
 
@@ -277,7 +319,7 @@ def mine(playlists: Playlists, params: MiningParams) -> RuleSet:
     min_count = minimum_count(params.min_support, playlists.playlist_count)
     counts = count_pairs(playlists, min_count)
     longer: dict[tuple[int, ...], int] = {}
-    if params.max_rule_length >= 3:
+    if params.max_rule_length >= 3 and counts.co is not None:
         longer = projected_itemsets(counts.co, counts.pairs, min_count, params.max_rule_length)
     return rules_at(counts, min_count, params, longer)
 

@@ -16,11 +16,10 @@ from typing import Any
 from recsys.model.build import DatasetInfo, build_model, fingerprint
 from recsys.model.catalog import Pin
 from recsys.model.repository import Published, Vet, holding_pin, live_pointer, publish
-from recsys.model.rules import MiningParams
 from recsys.settings import Settings
 from recsys.training.fetch import DatasetError, Snapshot, fetched_dataset
-from recsys.training.mining import mine
-from recsys.training.playlists import load_playlists
+from recsys.training.playlists import Playlists, load_playlists
+from recsys.training.tuning import choose, requested
 from recsys.training.urls import redact_url
 
 Reporter = Callable[[str], None]
@@ -42,6 +41,8 @@ class TrainResult:
     songs: int | None = None
     itemsets: int | None = None
     rules: int | None = None
+    min_support: float | None = None  # as mined: chosen, when the settings say "auto"
+    model_bytes: int | None = None
     seconds: float = 0.0
     dataset_sha256: str | None = None
     downloaded_bytes: int = 0
@@ -49,14 +50,6 @@ class TrainResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def params_of(settings: Settings) -> MiningParams:
-    return MiningParams(
-        min_support=settings.min_support,
-        min_confidence=settings.min_confidence,
-        max_rule_length=settings.max_rule_length,
-    )
 
 
 def current_fingerprint(data_dir: Path) -> tuple[str, str] | None:
@@ -131,6 +124,17 @@ def _escaped(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
+def _load(path: Path, stages: dict[str, float], report: Reporter) -> Playlists:
+    mark = time.perf_counter()
+    playlists = load_playlists(path)
+    stages["load"] = time.perf_counter() - mark
+    report(
+        f"load     {stages['load']:6.2f} s  {playlists.playlist_count} playlists, "
+        f"{playlists.pairs.height} (playlist, song) pairs, {len(playlists.spelling)} songs"
+    )
+    return playlists
+
+
 def train_snapshot(
     settings: Settings, url: str, snapshot: Snapshot, *, force: bool, report: Reporter
 ) -> TrainResult:
@@ -140,11 +144,10 @@ def train_snapshot(
     them under its lock, where they decide, since another trainer may publish meanwhile.
     """
     started = time.perf_counter()
-    params = params_of(settings)
     if snapshot.path is None or snapshot.sha256 is None:
         raise ValueError("train_snapshot needs a downloaded snapshot, not a 'not modified'")
     live = current_fingerprint(settings.data_dir)
-    if live and live[1] == fingerprint(snapshot.sha256, params) and not force:
+    if live and live[1] == fingerprint(snapshot.sha256, requested(settings)) and not force:
         report(f"unchanged: model {live[0]} was trained from the same dataset and parameters")
         return TrainResult(status="unchanged", model_id=live[0], dataset_sha256=snapshot.sha256)
     pin = None if force else holding_pin(settings.data_dir, snapshot.sha256)
@@ -152,25 +155,22 @@ def train_snapshot(
         return _held(pin, snapshot.sha256, report)
     stages: dict[str, float] = {}
 
-    mark = time.perf_counter()
-    playlists = load_playlists(snapshot.path)
-    stages["load"] = time.perf_counter() - mark
-    report(
-        f"load     {stages['load']:6.2f} s  {playlists.playlist_count} playlists, "
-        f"{playlists.pairs.height} (playlist, song) pairs, {len(playlists.spelling)} songs"
-    )
+    playlists = _load(snapshot.path, stages, report)
 
     mark = time.perf_counter()
-    rules = mine(playlists, params)
+    choice = choose(playlists, settings, report)
+    rules = choice.rules
     stages["mine"] = time.perf_counter() - mark
+    stages["tune"] = choice.tuning.seconds  # a part of "mine"
     report(
         f"mine     {stages['mine']:6.2f} s  {rules.frequent_songs} frequent songs, "
-        f"{rules.itemsets} frequent itemsets, {rules.rule_count} rules"
+        f"{rules.itemsets} frequent itemsets, {rules.rule_count} rules, "
+        f"{rules.coverage:.0%} of songs with a rule"
     )
 
     mark = time.perf_counter()
     dataset = DatasetInfo(redact_url(url), snapshot.sha256, snapshot.size)
-    built = build_model(rules, params, dataset)
+    built = build_model(rules, choice.params, dataset, choice.tuning)
     vet = shrink_vet(built.header["stats"], allowed=settings.allow_shrink)
     outcome = publish(settings.data_dir, built, settings.keep_models, force=force, vet=vet)
     if outcome.status != "published":
@@ -185,6 +185,8 @@ def train_snapshot(
         songs=len(rules.vocabulary),
         itemsets=rules.itemsets,
         rules=rules.rule_count,
+        min_support=choice.params.min_support,
+        model_bytes=len(built.content),
         seconds=time.perf_counter() - started,
         dataset_sha256=snapshot.sha256,
         stages=stages,

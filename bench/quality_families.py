@@ -1,0 +1,251 @@
+"""Quality on every synthetic family: does the default hold on data no one tuned it for?
+
+Mining defaults chosen on one dataset fit that dataset's shape: a min_support that suits
+the course's 2,300 playlists of 100 songs mines almost nothing from a catalogue with a
+real long tail. So each family of `recsys synth` (course, flat, longtail), at its own
+size and at 300 playlists, gets the same table: a grid of min_support (rules of two
+songs, min_confidence 0.1), the parameters `recsys train` chooses by default, and the
+co-occurrence and popularity baselines, all trained on the same splits and scored on
+the same queries as `recsys evaluate`.
+
+The grid is mined once per split at its lowest support; every higher support is a
+filter of those counts (`mining.rules_at`, which `mine` itself ends with). The default
+is chosen from the train split only, so it never sees the queries it is scored on.
+
+`python -m bench.quality_families` prints this section alone; `python -m bench quality`
+writes it into bench/RESULTS.md with the rest of the quality benchmark.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import OUT, table
+from recsys.model.build import DatasetInfo
+from recsys.model.rules import MiningParams
+from recsys.settings import Settings
+from recsys.tools.cooccurrence import cooccurrence_recommender
+from recsys.tools.synth import FAMILIES, synthesize
+from recsys.training.holdout import (
+    index_of,
+    popularity_recommender,
+    rules_recommender,
+    split_playlists,
+)
+from recsys.training.mining import count_pairs, minimum_count, rules_at
+from recsys.training.playlists import Playlists, load_playlists
+from recsys.training.scoring import Recommender, Scores, score
+from recsys.training.tuning import choose
+
+K = 10
+SEEDS = 5
+TEST_FRACTION = 0.1
+SPLIT_SEEDS = (0, 1, 2)
+SUPPORTS = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+CONFIDENCE = 0.1
+LENGTH = 2
+SMALL = 300  # playlists: the bundled sample's size
+NEAR_BEST = 0.9  # the default's NDCG@10, as a share of the grid's best
+OVER_POPULARITY = 1.5  # on hit rate and NDCG@10 both
+DEFAULT = "default"
+BASELINES = ("co-occurrence", "popularity")
+NO_DATASET = DatasetInfo("bench split", "", 0)
+
+
+@dataclass
+class Row:
+    """One method over the splits: scores; for rules, their count, min_support and the
+    playlists that min_support asks for (the same on every split of one dataset)."""
+
+    scores: list[Scores] = field(default_factory=list)
+    rules: list[int] = field(default_factory=list)
+    supports: list[float] = field(default_factory=list)
+    min_counts: list[int] = field(default_factory=list)
+
+    def mean(self, metric: str) -> float:
+        return statistics.fmean(getattr(scores, metric) for scores in self.scores)
+
+
+@dataclass
+class FamilyResult:
+    family: str
+    playlists: int
+    rows: int  # of the CSV
+    songs: int  # distinct, after normalisation
+    queries: int
+    seconds: float
+    methods: dict[str, Row]  # str(min_support) of the grid, DEFAULT, then BASELINES
+
+
+def family_dataset(family: str, playlists: int) -> Path:
+    """ds1.csv of the family at this size (seed 0), generated once into bench/out."""
+    folder = OUT / f"synth-{family}-{playlists}"
+    if not (folder / "ds1.csv").exists():
+        synthesize(folder, family=family, playlists=playlists, seed=0)
+    return folder / "ds1.csv"
+
+
+def _scored(recommend: Recommender, queries: list, catalogue: int) -> Scores:
+    return score(recommend, queries, k=K, catalogue_size=catalogue)
+
+
+def measure_split(data: Playlists, split_seed: int, methods: dict[str, Row]) -> int:
+    """Score the grid, the default and the baselines on one split; return its queries."""
+    split = split_playlists(data, test_fraction=TEST_FRACTION, seeds=SEEDS, seed=split_seed)
+    total = split.train.playlist_count
+    counts = count_pairs(split.train, minimum_count(SUPPORTS[-1], total))
+    for support in SUPPORTS:
+        params = MiningParams(support, CONFIDENCE, LENGTH)
+        model = index_of(
+            rules_at(counts, minimum_count(support, total), params), params, NO_DATASET
+        )
+        row = methods.setdefault(str(support), Row())
+        row.rules.append(model.rule_set.rule_count)
+        row.supports.append(support)
+        row.min_counts.append(minimum_count(support, total))
+        recommend = rules_recommender(model.index, data.spelling)
+        row.scores.append(_scored(recommend, split.queries, len(model.catalogue)))
+    del counts
+    choice = choose(split.train, Settings(), lambda _line: None)
+    chosen = choice.params
+    default = index_of(choice.rules, chosen, NO_DATASET)
+    row = methods.setdefault(DEFAULT, Row())
+    row.rules.append(default.rule_set.rule_count)
+    row.supports.append(chosen.min_support)
+    row.min_counts.append(minimum_count(chosen.min_support, total))
+    recommend = rules_recommender(default.index, data.spelling)
+    row.scores.append(_scored(recommend, split.queries, len(default.catalogue)))
+    catalogue = default.catalogue
+    for name, baseline in (
+        ("co-occurrence", cooccurrence_recommender(split.train)),
+        ("popularity", popularity_recommender(catalogue)),
+    ):
+        methods.setdefault(name, Row()).scores.append(
+            _scored(baseline, split.queries, len(catalogue))
+        )
+    return len(split.queries)
+
+
+def measure_family(family: str, playlists: int) -> FamilyResult:
+    started = time.perf_counter()
+    path = family_dataset(family, playlists)
+    data = load_playlists(path)
+    methods: dict[str, Row] = {}
+    queries = sum(measure_split(data, split_seed, methods) for split_seed in SPLIT_SEEDS)
+    result = FamilyResult(
+        family=family,
+        playlists=playlists,
+        rows=data.pairs.height,
+        songs=len(data.spelling),
+        queries=queries,
+        seconds=time.perf_counter() - started,
+        methods=methods,
+    )
+    print(f"family {family} ({playlists} playlists): {result.seconds:.0f} s", flush=True)
+    return result
+
+
+def grid_best(result: FamilyResult) -> tuple[str, Row]:
+    grid = [(name, row) for name, row in result.methods.items() if row.rules and name != DEFAULT]
+    return max(grid, key=lambda item: item[1].mean("ndcg"))
+
+
+def family_rows(result: FamilyResult) -> list[list[object]]:
+    popularity = result.methods["popularity"]
+    rows = []
+    for name, row in result.methods.items():
+        label = name
+        if name == DEFAULT:
+            label = f"default ({', '.join(f'{support:g}' for support in row.supports)})"
+        rows.append(
+            [
+                label,
+                "/".join(str(count) for count in sorted(set(row.min_counts))) or "-",
+                round(statistics.fmean(row.rules)) if row.rules else "-",
+                *(f"{row.mean(metric):.3f}" for metric in ("hit_rate", "ndcg", "r_precision")),
+                "-" if name == "popularity" else f"{row.mean('fill_share'):.2f}",
+                f"{row.mean('hit_rate') / popularity.mean('hit_rate'):.2f}x",
+                f"{row.mean('ndcg') / popularity.mean('ndcg'):.2f}x",
+            ]
+        )
+    return rows
+
+
+def _met(ok: bool) -> str:
+    return "" if ok else "; missed"
+
+
+def family_verdict(result: FamilyResult) -> str:
+    """The acceptance: near the grid's best, and well above popularity on both metrics."""
+    default = result.methods[DEFAULT]
+    popularity = result.methods["popularity"]
+    best_name, best = grid_best(result)
+    share = default.mean("ndcg") / best.mean("ndcg")
+    hit_ratio = default.mean("hit_rate") / popularity.mean("hit_rate")
+    ndcg_ratio = default.mean("ndcg") / popularity.mean("ndcg")
+    cooccurrence = result.methods["co-occurrence"].mean("ndcg")
+    return (
+        f"- family {result.family} ({result.playlists:,} playlists): default NDCG@{K} "
+        f"{default.mean('ndcg'):.3f} is {share:.0%} of the grid's best ({best.mean('ndcg'):.3f}, "
+        f"min_support {best_name}) (target: at least {NEAR_BEST:.0%}{_met(share >= NEAR_BEST)}); "
+        f"{hit_ratio:.2f}x popularity's hit rate@{K} and {ndcg_ratio:.2f}x its NDCG@{K} "
+        f"(target: {OVER_POPULARITY:g}x both"
+        f"{_met(min(hit_ratio, ndcg_ratio) >= OVER_POPULARITY)}); co-occurrence NDCG@{K} "
+        f"{cooccurrence:.3f}"
+    )
+
+
+DS1 = 2300  # playlists: the course dataset's size
+
+
+def sizes() -> list[tuple[str, int]]:
+    """Every family at ds1 size and at SMALL, and at its own size where that differs."""
+    return [
+        (name, playlists)
+        for name, family in FAMILIES.items()
+        for playlists in sorted({family.playlists, DS1, SMALL}, reverse=True)
+    ]
+
+
+def section() -> str:
+    """The markdown of the families' section, measured now."""
+    results = [measure_family(family, playlists) for family, playlists in sizes()]
+    headers = [
+        "method",
+        "min playlists",
+        "rules",
+        f"hit@{K}",
+        f"ndcg@{K}",
+        "r-prec",
+        "fill",
+        "hit / popularity",
+        "ndcg / popularity",
+    ]
+    parts = [
+        "### Families: the default on data no one tuned for",
+        f'Every family of `recsys synth` (seed 0; docs/training.md, "Synthetic data") at '
+        f"{DS1:,} playlists (ds1's size), at {SMALL}, and at its own size. Per dataset: "
+        "the mean over the splits of "
+        f"`--seed` {', '.join(map(str, SPLIT_SEEDS))}, {TEST_FRACTION:.0%} of playlists held "
+        f"out, {SEEDS} seed songs sent, top {K} scored. Rows of a min_support: rules of "
+        f"{LENGTH} songs at min_confidence {CONFIDENCE}. `default`: what `recsys train` "
+        "chooses, on each split's train part (its min_support per split in brackets). "
+        "Min playlists: how many playlists a pair must share at that min_support (on a small "
+        "dataset several supports mean the same count). Fill: share of answers completed "
+        "with popular songs.",
+    ]
+    for result in results:
+        parts.append(
+            f"#### {result.family}, {result.playlists:,} playlists ({result.rows:,} rows, "
+            f"{result.songs:,} songs; {result.queries} queries; {result.seconds:.0f} s)"
+        )
+        parts.append(table(headers, family_rows(result)))
+    parts.append("\n".join(family_verdict(result) for result in results))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(section())

@@ -1,0 +1,55 @@
+"""`recsys train` chooses min_support by default, says how, and serves the record of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from recsys.settings import Settings
+from recsys.training.tuning import GRID
+from tests.support.app import in_process
+from tests.support.paths import SAMPLE_DS1
+from tests.support.processes import run_recsys
+
+
+def test_the_default_is_chosen_recorded_and_served(data_dir: Path) -> None:
+    done = run_recsys("train", "--dataset-url", str(SAMPLE_DS1), "--json", data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    result = done.json()
+    assert result["min_support"] in GRID
+    assert "tune " in done.stderr
+    assert "of songs with a rule" in done.stderr
+
+    shown = run_recsys("models", "show", "--json", "--rules", "0", data_dir=data_dir)
+    header = json.loads(shown.stdout.splitlines()[0])
+    assert header["params"]["min_support"] == result["min_support"]
+    assert header["tuning"]["requested"]["min_support"] == "auto"
+    assert header["tuning"]["grid"]
+    assert 0 < header["stats"]["coverage"] <= 1
+
+    with in_process(Settings(data_dir=data_dir)) as app:
+        served = app.get("/api/model").json()
+    assert served["tuning"] == header["tuning"]
+    assert served["params"] == header["params"]
+
+    again = run_recsys("train", "--dataset-url", str(SAMPLE_DS1), "--json", data_dir=data_dir)
+    assert again.json()["status"] == "unchanged"  # the request, not the choice, is the identity
+
+
+def test_a_set_support_is_used_and_recorded_as_set(data_dir: Path) -> None:
+    done = run_recsys(
+        "train", "--dataset-url", str(SAMPLE_DS1), "--min-support", "0.03", "--json",
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.json()["min_support"] == 0.03
+    shown = run_recsys("models", "show", "--json", "--rules", "0", data_dir=data_dir)
+    assert json.loads(shown.stdout.splitlines()[0])["tuning"]["method"] == "set"
+
+
+def test_a_bad_support_is_one_line(data_dir: Path) -> None:
+    done = run_recsys(
+        "train", "--dataset-url", str(SAMPLE_DS1), "--min-support", "most", data_dir=data_dir
+    )
+    assert done.returncode == 2
+    assert 'not a number or "auto"' in done.stderr
