@@ -45,27 +45,6 @@ def trained(data_dir: Path) -> Path:
     return data_dir
 
 
-def run_limited(
-    *args: str, data_dir: Path, limits: dict[int, int], timeout: float = 120, **env: str
-) -> Completed:
-    """`run_recsys` with resource limits on the child (memory, file size)."""
-
-    def apply_limits() -> None:
-        for which, value in limits.items():
-            resource.setrlimit(which, (value, value))
-
-    done = subprocess.run(
-        [sys.executable, "-m", "recsys", *args],
-        env=recsys_env(data_dir, **env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        preexec_fn=apply_limits,
-    )
-    return Completed(done.returncode, done.stdout, done.stderr)
-
-
 def assert_one_line(done: Completed, message: str) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
@@ -202,7 +181,7 @@ def test_a_gzip_bomb_stops_at_the_cap_in_bounded_memory(
     dataset_server.publish(gzip_bomb())
     dataset_server.behaviour.encoding = "gzip, gzip"
     before = snapshot_dir(trained)
-    done = run_limited(
+    done = run_recsys(
         "train",
         "--dataset-url",
         dataset_server.url,
@@ -221,7 +200,7 @@ def test_a_gzip_dataset_trains_under_the_same_memory_limit(
     dataset_server.behaviour.encoding = "gzip"
     # A fixed support: the limit is there for decoding; what mining costs is the training
     # bench's subject, and "auto" counts pairs at supports down to 0.001.
-    done = run_limited(
+    done = run_recsys(
         "train", "--dataset-url", dataset_server.url, "--min-support", "0.03",
         data_dir=data_dir, limits=MEMORY_LIMIT,
     )  # fmt: skip
@@ -244,7 +223,7 @@ def test_an_unknown_content_encoding_is_refused(
 
 def test_a_device_is_refused(trained: Path) -> None:
     before = snapshot_dir(trained)
-    done = run_limited(
+    done = run_recsys(
         "train",
         "--dataset-url",
         "/dev/zero",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,8 +31,20 @@ def recsys_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_recsys(*args: str, data_dir: Path, timeout: float = 120, **env: str) -> Completed:
-    """Run `python -m recsys ARGS` as a real child process and wait for it."""
+def run_recsys(
+    *args: str,
+    data_dir: Path,
+    timeout: float = 120,
+    limits: dict[int, int] | None = None,
+    **env: str,
+) -> Completed:
+    """Run `python -m recsys ARGS` as a real child process and wait for it; `limits` are
+    resource limits (`resource.RLIMIT_*`: value) the child runs under."""
+
+    def apply_limits() -> None:
+        for which, value in (limits or {}).items():
+            resource.setrlimit(which, (value, value))
+
     done = subprocess.run(
         [sys.executable, "-m", "recsys", *args],
         env=recsys_env(data_dir, **env),
@@ -39,6 +52,7 @@ def run_recsys(*args: str, data_dir: Path, timeout: float = 120, **env: str) -> 
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=apply_limits if limits else None,
     )
     return Completed(done.returncode, done.stdout, done.stderr)
 
