@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams
 from recsys.settings import load_settings
 from recsys.tools.evaluate import (
@@ -22,11 +23,12 @@ from recsys.tools.evaluate import (
 from recsys.training.fetch import Snapshot, fetched
 from recsys.training.holdout import (
     HoldoutError,
+    index_of,
     popularity_recommender,
     rules_recommender,
     split_playlists,
-    train_index,
 )
+from recsys.training.mining import mine
 from recsys.training.playlists import Playlists, clean_pairs, load_playlists
 from recsys.training.scoring import (
     Answer,
@@ -222,9 +224,9 @@ def load_planted(tmp_path: Path) -> tuple[Playlists, Snapshot]:
 def test_evaluation_finds_a_planted_rule(tmp_path: Path) -> None:
     playlists, snapshot = load_planted(tmp_path)
     split = split_playlists(playlists, test_fraction=0.25, seeds=1, seed=0)
-    model = train_index(
-        split.train, MiningParams(0.03, 0.1, 3), url="planted.csv", snapshot=snapshot
-    )
+    params = MiningParams(0.03, 0.1, 3)
+    dataset = DatasetInfo("planted.csv", snapshot.sha256 or "", snapshot.size)
+    model = index_of(mine(split.train, params), params, dataset)
     assert model.index.rule_count == model.rule_set.rule_count > 0
     keys = {song.casefold() for song in PLANTED}
     planted = [query for query in split.queries if set(query.seeds) <= keys]

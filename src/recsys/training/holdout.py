@@ -21,8 +21,6 @@ from recsys.model.format import decode_model
 from recsys.model.index import RuleIndex
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.songs import normalize_song_name
-from recsys.training.fetch import Snapshot
-from recsys.training.mining import mine
 from recsys.training.playlists import Playlists
 from recsys.training.scoring import Answer, Query, Recommender
 
@@ -113,14 +111,6 @@ def index_of(rule_set: RuleSet, params: MiningParams, dataset: DatasetInfo) -> T
         rule_set=rule_set,
         model_bytes=len(built.content),
     )
-
-
-def train_index(
-    train: Playlists, params: MiningParams, *, url: str, snapshot: Snapshot
-) -> TrainedModel:
-    """Mine, encode and decode exactly as `recsys train` does, without publishing."""
-    dataset = DatasetInfo(url, snapshot.sha256 or "", snapshot.size)
-    return index_of(mine(train, params), params, dataset)
 
 
 def rules_recommender(index: RuleIndex, spelling: dict[str, str]) -> Recommender:
