@@ -54,14 +54,15 @@ class ServiceMetrics:
             "Times a crashed watcher task was restarted.",
             registry=self.registry,
         )
-        self.recommended = Counter(
+        recommended = Counter(
             "recsys_recommended_songs",
             "Songs answered, by where they came from: rules, or the popularity fill.",
             ["source"],
             registry=self.registry,
         )
-        for source in ("rules", "popularity"):  # both series exist from the start
-            self.recommended.labels(source)
+        # Resolved once: both series exist from the start, and a request pays no look-up.
+        self.from_rules = recommended.labels("rules")
+        self.from_popularity = recommended.labels("popularity")
         self._add_model_gauges()
 
     def _add_model_gauges(self) -> None:

@@ -105,11 +105,11 @@ async def recommend(request: Request) -> Response:
     except ValidationError as problem:
         raise invalid_body(problem) from None
     model = served_model(request)  # after validation: a bad body is a 422 even with no model
-    k = payload.k or service(request).settings.top_k
+    parts = service(request)
+    k = payload.k or parts.settings.top_k
     answer = await recommend_off_the_loop_if_costly(model.index, payload.songs, k)
-    counted = service(request).metrics.recommended
-    counted.labels("rules").inc(len(answer.songs) - answer.filled)
-    counted.labels("popularity").inc(answer.filled)
+    parts.metrics.from_rules.inc(len(answer.songs) - answer.filled)
+    parts.metrics.from_popularity.inc(answer.filled)
     return json_response(
         {
             "songs": answer.songs,
