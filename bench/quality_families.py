@@ -139,7 +139,7 @@ def measure_family(family: str, playlists: int) -> FamilyResult:
         family=family,
         playlists=playlists,
         rows=data.pairs.height,
-        songs=len(data.spelling),
+        songs=len(data.keys),
         queries=queries,
         seconds=time.perf_counter() - started,
         methods=methods,

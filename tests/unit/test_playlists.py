@@ -26,7 +26,7 @@ def test_columns_in_any_order_extra_columns_and_awkward_names(tmp_path: Path) ->
     )
     playlists = load_playlists(path)
     assert sorted(playlists.spelling.values()) == ['Hoppípolla "live"', "Suite: Judy, Blue Eyes"]
-    assert playlists.pairs["pid"].to_list() == ["7", "7"]
+    assert playlists.named()["pid"].to_list() == ["7", "7"]
 
 
 def test_names_are_trimmed_normalised_and_deduplicated(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_names_are_trimmed_normalised_and_deduplicated(tmp_path: Path) -> None:
     )
     playlists = load_playlists(path)
     assert playlists.playlist_count == 2  # pid 3 only had an empty name
-    assert sorted(playlists.pairs.rows()) == [("1", "halo"), ("2", '"heroes"'), ("2", "halo")]
+    assert sorted(playlists.named().rows()) == [("1", "halo"), ("2", '"heroes"'), ("2", "halo")]
     assert playlists.spelling["halo"] == "Halo"  # the most common spelling wins
     assert playlists.spelling['"heroes"'] == '"Heroes"'
 

@@ -52,7 +52,7 @@ class _Cooccurrence:
             .with_row_index("id")
             .with_columns(pl.col("id").cast(pl.Int32))
         )
-        self.keys: list[str] = songs["song"].to_list()
+        self.keys: list[str] = train.keys.gather(songs["song"]).to_list()
         self.ids = {key: song for song, key in enumerate(self.keys)}
         pairs = train.pairs.join(songs.select("song", "id"), on="song").select(
             (pl.col("pid").rank("dense") - 1).cast(pl.Int32), "id"

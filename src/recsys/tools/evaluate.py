@@ -186,7 +186,7 @@ def evaluate(
         playlists = load_playlists(snapshot.path)
         report(
             f"load     {time.perf_counter() - started:6.2f} s  {playlists.playlist_count} "
-            f"playlists, {len(playlists.spelling)} songs"
+            f"playlists, {len(playlists.keys)} songs"
         )
         return evaluate_playlists(
             playlists,

@@ -51,25 +51,28 @@ def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, s
     order. Each test playlist sends `seeds` of its songs, chosen at random (seeded by seed
     and pid), and hides the rest; playlists with no more than `seeds` songs are skipped.
     """
-    pids = sorted(playlists.pairs["pid"].unique().to_list(), key=lambda pid: _rank(seed, pid))
-    held_out = round(test_fraction * len(pids))
-    if held_out < 1 or held_out >= len(pids):
+    numbers = playlists.pairs["pid"].unique()
+    names = playlists.pids.gather(numbers).to_list()
+    order = sorted(range(len(names)), key=lambda at: _rank(seed, names[at]))
+    held_out = round(test_fraction * len(order))
+    if held_out < 1 or held_out >= len(order):
         raise HoldoutError(
-            f"a test fraction of {test_fraction} of {len(pids)} playlists leaves "
-            f"{held_out} to test and {len(pids) - held_out} to train; both need at least one"
+            f"a test fraction of {test_fraction} of {len(order)} playlists leaves "
+            f"{held_out} to test and {len(order) - held_out} to train; both need at least one"
         )
-    test_pids = pids[:held_out]
-    in_test = pl.col("pid").is_in(test_pids)
-    train = Playlists(pairs=playlists.pairs.filter(~in_test), spelling=playlists.spelling)
-    test = Playlists(pairs=playlists.pairs.filter(in_test), spelling=playlists.spelling)
-    songs_by_pid = dict(
-        playlists.pairs.filter(in_test).group_by("pid").agg(pl.col("song")).iter_rows()
-    )
+    test_numbers = numbers.gather(order[:held_out])
+    in_test = pl.col("pid").is_in(test_numbers.implode())
+    train = playlists.subset(~in_test)
+    test = playlists.subset(in_test)
+    songs_by_pid = dict(test.pairs.group_by("pid").agg(pl.col("song").sort()).iter_rows())
+    keys = playlists.keys
     queries = []
-    for pid in test_pids:
-        songs = sorted(songs_by_pid[pid])
+    for number in test_numbers.to_list():
+        # song numbers sort as their keys do
+        songs = keys.gather(songs_by_pid[number]).to_list()
         if len(songs) <= seeds:
             continue
+        pid = playlists.pids[number]
         random.Random(f"{seed}:{pid}").shuffle(songs)
         queries.append(Query(pid=pid, seeds=songs[:seeds], hidden=frozenset(songs[seeds:])))
     if not queries:

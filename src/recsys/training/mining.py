@@ -1,13 +1,14 @@
 """Playlists to association rules, exactly.
 
-polars does the counting that is cheap in columns: how many playlists hold each song, and
-every pair of frequent songs in one self-join. Songs below `min_support` are dropped and the
-rest become small integers. efficient-apriori then mines the longer itemsets inside each
-song's projected playlists, where its candidates are few. The result is the same itemset
-collection Apriori finds on the raw names (the tests check it against efficient-apriori),
-in a fraction of the time. Rules keep one song on the right-hand
-side: for recommending, a rule {a} -> {b, c} never outranks {a} -> {b}, whose confidence is
-at least as high, so multi-song consequents would only add weight to the model.
+polars counts how many playlists hold each song; songs below `min_support` are dropped
+and the rest become small integers, whose frequent pairs `counting` counts in blocks of
+bounded memory (or a Spark cluster does: `spark`). efficient-apriori then mines the
+longer itemsets inside each song's projected playlists, where its candidates are few.
+The result is the same itemset collection Apriori finds on the raw names (the tests check
+it against efficient-apriori), in a fraction of the time. Rules keep one song on the
+right-hand side: for recommending, a rule {a} -> {b, c} never outranks {a} -> {b}, whose
+confidence is at least as high, so multi-song consequents would only add weight to the
+model.
 
 The rules come out in the serving order of the model format (grouped by antecedent, best
 first within a group), so the API loads them as flat arrays without sorting anything.
@@ -15,6 +16,7 @@ first within a group), so the API loads them as flat arrays without sorting anyt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -23,7 +25,11 @@ from efficient_apriori.itemsets import itemsets_from_transactions
 from recsys.errors import RecsysError
 from recsys.model.format import KEY_BITS, MAX_ANTECEDENT, MAX_SONGS, encode_antecedent
 from recsys.model.rules import MiningParams, RuleSet
+from recsys.training.counting import frequent_pairs
 from recsys.training.playlists import Playlists
+
+# (pairs: pid, id) rows, the number of song ids, min_count -> frequent pairs (a, b, count)
+PairCounter = Callable[[pl.DataFrame, int, int], pl.DataFrame]
 
 
 class MiningError(RecsysError):
@@ -41,36 +47,13 @@ def song_ids(playlists: Playlists) -> pl.DataFrame:
 
 
 def co_occurrences(pairs: pl.DataFrame) -> pl.LazyFrame:
-    """Every (pid, a, b) with a < b both in playlist pid: the raw material of all counting.
-
-    Lazy: the rows (a square of each playlist's frequent songs) are never all held at once
-    when a streaming query consumes them.
-    """
+    """Every (pid, a, b) with a < b both in playlist pid: what longer itemsets are mined
+    from. Lazy: only rules of three songs or more ever collect (a projection of) it."""
     lazy = pairs.lazy()
     return (
         lazy.join(lazy, on="pid", suffix="_b")
         .filter(pl.col("id") < pl.col("id_b"))
         .select("pid", pl.col("id").alias("a"), pl.col("id_b").alias("b"))
-    )
-
-
-def frequent_pairs(co: pl.LazyFrame, min_count: int) -> pl.DataFrame:
-    """Pairs of songs in at least `min_count` playlists: (a, b, count).
-
-    One column-wise count, streamed, replaces the F*(F-1)/2 candidate tests Apriori makes
-    at level 2, and the streaming engine keeps the self-join's peak memory down.
-    """
-    key = pl.col("a").cast(pl.Int64) * (1 << 32) + pl.col("b")
-    return (
-        co.group_by(key.alias("key"))
-        .len("count")
-        .filter(pl.col("count") >= min_count)
-        .select(
-            (pl.col("key") // (1 << 32)).cast(pl.Int32).alias("a"),
-            (pl.col("key") % (1 << 32)).cast(pl.Int32).alias("b"),
-            "count",
-        )
-        .collect(engine="streaming")
     )
 
 
@@ -159,23 +142,31 @@ class PairCounts:
     co: pl.LazyFrame | None  # co-occurrence rows, for longer itemsets (None when derived)
 
 
-def count_pairs(playlists: Playlists, min_count: int) -> PairCounts:
-    """Song counts and frequent pairs, songs ranked by popularity (id = rank)."""
+def count_pairs(
+    playlists: Playlists,
+    min_count: int,
+    among: pl.Series | None = None,
+    counter: PairCounter = frequent_pairs,
+) -> PairCounts:
+    """Song counts and the pairs of songs in `min_count` playlists or more, songs ranked by
+    popularity (id = rank). `among` (song numbers), when given, limits the pairs to those
+    songs; `counter` counts them (this process, or a Spark cluster)."""
     songs = song_ids(playlists)
     if songs.height > MAX_SONGS:
         raise MiningError(f"{songs.height} distinct songs; the model format holds {MAX_SONGS}")
     frequent = songs.filter(pl.col("count") >= min_count)
+    if among is not None:
+        frequent = frequent.filter(pl.col("song").is_in(among.implode()))
     pairs = playlists.pairs.join(frequent.select("song", "id"), on="song").select(
-        pl.col("pid").rank("dense").cast(pl.Int32), pl.col("id").cast(pl.Int32)
+        "pid", pl.col("id").cast(pl.Int32)
     )
-    co = co_occurrences(pairs)
     return PairCounts(
         playlists=playlists,
         total=playlists.playlist_count,
         songs=songs,
         min_count=min_count,
-        pairs=frequent_pairs(co, min_count),
-        co=co,
+        pairs=counter(pairs, songs.height, min_count),  # ids: ranks among all the songs
+        co=co_occurrences(pairs),
     )
 
 
@@ -186,7 +177,7 @@ def without(whole: PairCounts, part: Playlists, rest: Playlists) -> PairCounts:
     threshold at or above `whole.min_count`: a pair that often in `rest` is at least that
     often in the whole. Songs are ranked again by their counts in `rest`.
     """
-    removed = count_pairs(part, 1)
+    removed = _held_counts(whole, part)
     songs = (
         whole.songs.join(removed.songs.select("song", held="count"), on="song", how="left")
         .select("song", count=pl.col("count") - pl.col("held").fill_null(0))
@@ -194,30 +185,59 @@ def without(whole: PairCounts, part: Playlists, rest: Playlists) -> PairCounts:
         .sort(["count", "song"], descending=[True, False])
         .with_row_index("id")
     )
-    old_to_new = whole.songs.join(songs.select("song", new="id"), on="song").select(
-        old=pl.col("id").cast(pl.Int32), new=pl.col("new").cast(pl.Int32)
+    whole_pairs = whole.pairs.select(pair=_pair_key(pl.col("a"), pl.col("b")), count="count")
+    # Only the pairs the whole has are subtracted from: a semi-join keeps those first, so
+    # the part's rare pairs, most of them, never reach a bigger join.
+    held = _renumbered(removed.pairs, _new_ids(removed.songs, whole.songs)).join(
+        whole_pairs, on="pair", how="semi"
     )
-    held_pairs = _renumbered(removed.pairs, removed.songs, whole.songs)
+    del removed
     pairs = (
-        whole.pairs.join(held_pairs, on=["a", "b"], how="left")
-        .with_columns(count=pl.col("count") - pl.col("held").fill_null(0))
+        whole_pairs.join(held, on="pair", how="left")
+        .select("pair", count=pl.col("count") - pl.col("held").fill_null(0))
         .filter(pl.col("count") >= whole.min_count)
-        .join(old_to_new.rename({"old": "a", "new": "x"}), on="a")
-        .join(old_to_new.rename({"old": "b", "new": "y"}), on="b")
-        .select(a=pl.min_horizontal("x", "y"), b=pl.max_horizontal("x", "y"), count=pl.col("count"))
     )
-    return PairCounts(rest, rest.playlist_count, songs, whole.min_count, pairs, co=None)
+    in_rest = _renumbered(
+        pairs.select(a=pl.col("pair") // (1 << 32), b=pl.col("pair") % (1 << 32), count="count"),
+        _new_ids(whole.songs, songs),
+    )
+    return PairCounts(
+        rest,
+        rest.playlist_count,
+        songs,
+        whole.min_count,
+        in_rest.select(
+            a=(pl.col("pair") // (1 << 32)).cast(pl.Int32),
+            b=(pl.col("pair") % (1 << 32)).cast(pl.Int32),
+            count=pl.col("held"),
+        ),
+        co=None,
+    )
 
 
-def _renumbered(pairs: pl.DataFrame, ids: pl.DataFrame, to: pl.DataFrame) -> pl.DataFrame:
-    """`pairs` (a, b, count) of songs numbered by `ids`, renumbered by `to`; a < b again."""
-    mapping = ids.join(to.select("song", new="id"), on="song").select(
-        old=pl.col("id").cast(pl.Int32), new=pl.col("new").cast(pl.Int32)
-    )
-    return (
-        pairs.join(mapping.rename({"old": "a", "new": "x"}), on="a")
-        .join(mapping.rename({"old": "b", "new": "y"}), on="b")
-        .select(a=pl.min_horizontal("x", "y"), b=pl.max_horizontal("x", "y"), held="count")
+def _held_counts(whole: PairCounts, part: Playlists) -> PairCounts:
+    """The part's counts, its pairs only among the songs frequent in the whole: no other
+    song is in a pair the whole has, and the part's long tail needs no pairs counted."""
+    frequent = whole.songs.filter(pl.col("count") >= whole.min_count)["song"]
+    return count_pairs(part, 1, among=frequent)
+
+
+def _new_ids(songs: pl.DataFrame, to: pl.DataFrame) -> pl.Series:
+    """For each id of `songs` (song, id, count; id = row), the song's id in `to` (or null)."""
+    return songs.join(to.select("song", new="id"), on="song", how="left").sort("id")["new"]
+
+
+def _pair_key(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Pair (a, b), a < b, as one integer: a join on one column costs less than on two."""
+    return a.cast(pl.Int64) * (1 << 32) + b
+
+
+def _renumbered(pairs: pl.DataFrame, new_id: pl.Series) -> pl.DataFrame:
+    """`pairs` (a, b, count) with ids mapped through `new_id`: `pair` (a < b again), `held`
+    (the count). Lookups by position, not joins: the pairs may be many."""
+    a, b = new_id.gather(pairs["a"]), new_id.gather(pairs["b"])
+    return pl.DataFrame({"a": a, "b": b, "held": pairs["count"]}).select(
+        pair=_pair_key(pl.min_horizontal("a", "b"), pl.max_horizontal("a", "b")), held="held"
     )
 
 
@@ -345,10 +365,9 @@ def rules_at(
         rules = pl.concat([rules, longer_rules(itemsets, params, counts.total)])
     rules = serving_order(rules)
     groups = rules.group_by("antecedent", maintain_order=True).len()
-    spelling = counts.playlists.spelling
     return RuleSet(
         playlists=counts.total,
-        vocabulary=[spelling[key] for key in counts.songs["song"].to_list()],
+        vocabulary=counts.playlists.spellings.gather(counts.songs["song"]).to_list(),
         counts=counts.songs["count"].to_list(),
         frequent_songs=frequent.height,
         itemsets=frequent.height + pairs.height + len(longer or ()),

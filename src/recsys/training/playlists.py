@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import csv
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +28,47 @@ _SHOWN = 200  # characters of the file a message may quote
 
 @dataclass(frozen=True)
 class Playlists:
-    """Clean (playlist, song) pairs: one row per song per playlist, names normalised.
+    """Clean playlists as numbers: one row per song per playlist, names normalised.
 
-    `pairs` has columns `pid` (str) and `song` (the normalised key); `spelling` maps each key
-    to the dataset's most common spelling, which is what users are shown.
+    `pairs` has columns `pid` and `song` (Int32), sorted by both: playlist numbers index
+    `pids` (the pid as written), song numbers index `keys` (normalised names, in sorted
+    order, so numbers sort as keys do) and `spellings` (each key's most common spelling in
+    the dataset, which is what users are shown). Numbers instead of strings keep a row at
+    8 bytes, whatever the names: memory follows the distinct songs, not the rows.
+    A subset of the playlists (a held-out split) shares the tables and filters `pairs`.
     """
 
     pairs: pl.DataFrame
-    spelling: dict[str, str]
+    keys: pl.Series
+    spellings: pl.Series
+    pids: pl.Series
 
     @property
     def playlist_count(self) -> int:
         return self.pairs["pid"].n_unique()
 
+    @cached_property
+    def spelling(self) -> dict[str, str]:
+        """Key -> the dataset's spelling, as the index is asked in."""
+        return dict(zip(self.keys.to_list(), self.spellings.to_list(), strict=True))
+
+    def subset(self, rows: pl.Expr) -> Playlists:
+        """The playlists of the rows `rows` selects, sharing the name tables."""
+        return replace(self, pairs=self.pairs.filter(rows))
+
+    def named(self) -> pl.DataFrame:
+        """The pairs as (pid as written, song key): for reading them, not for counting."""
+        return self.pairs.select(
+            pid=self.pids.gather(self.pairs["pid"]), song=self.keys.gather(self.pairs["song"])
+        )
+
 
 def load_playlists(path: Path) -> Playlists:
     """Read and validate a playlist CSV; raise DatasetError with a one-line reason.
 
-    The header is read first, then only the two columns we need: other columns are
-    still parsed (a ragged row is still an error) but never held in memory.
+    The header is read first; then the file is scanned, never held: a pass for the
+    distinct song names, one for the distinct pids, one for the rows as numbers. Other
+    columns are still parsed (a ragged row is still an error) but never kept.
     """
     _reject_binary(path)
     header = _read_csv(path, n_rows=0).columns
@@ -53,12 +77,14 @@ def load_playlists(path: Path) -> Playlists:
     if missing:
         shown = _quoted(", ".join(names)) or "none"
         raise DatasetError(f"dataset has no column '{missing[0]}' (columns: {shown})")
-    frame = _read_csv(path, columns=[names[column] for column in REQUIRED_COLUMNS])
-    if frame.height == 0:
-        raise DatasetError("dataset has a header but no rows")
-    frame = frame.rename({names[column]: column for column in REQUIRED_COLUMNS})
-    _reject_long_names(path, frame)
-    return clean_pairs(frame)
+    scan = pl.scan_csv(path, infer_schema=False, encoding="utf8")
+    columns = scan.select(pid=pl.col(names["pid"]), track_name=pl.col(names["track_name"]))
+    try:
+        return _numbered(columns, lambda row: _line_of_row(path, row))
+    except pl.exceptions.NoDataError:
+        raise DatasetError("dataset is empty (no header, no rows)") from None
+    except pl.exceptions.ComputeError as error:
+        raise DatasetError(_explain_parse_error(path, error)) from None
 
 
 def _read_csv(path: Path, **options: Any) -> pl.DataFrame:
@@ -71,32 +97,101 @@ def _read_csv(path: Path, **options: Any) -> pl.DataFrame:
 
 
 def clean_pairs(frame: pl.DataFrame) -> Playlists:
-    """Trim names, drop empty ones, key songs by their normalised name, dedupe pairs."""
-    trimmed = frame.select(
-        pl.col("pid").str.strip_chars(),
-        pl.col("track_name").str.strip_chars(),
-    ).filter(
-        pl.col("pid").is_not_null()
-        & (pl.col("pid") != "")
-        & pl.col("track_name").is_not_null()
-        & (pl.col("track_name") != "")
+    """Playlists from rows held in memory (columns `pid`, `track_name`), as a file's are."""
+    return _numbered(frame.lazy().select("pid", "track_name"), lambda row: row + 2)
+
+
+def _numbered(columns: pl.LazyFrame, line_of_row: Callable[[int], int]) -> Playlists:
+    """Trim names, drop empty ones, key songs by their normalised name, number everything,
+    dedupe pairs. `columns` is scanned once per pass, streaming."""
+    trimmed = columns.select(
+        pl.col("pid").str.strip_chars(), pl.col("track_name").str.strip_chars()
     )
-    if trimmed.height == 0:
+    complete = (pl.col("pid") != "") & (pl.col("track_name") != "")  # null is not complete
+    songs = _song_table(trimmed, complete, line_of_row)
+    if songs.height == 0:
+        if _collect(columns.select(pl.len())).item() == 0:
+            raise DatasetError("dataset has a header but no rows")
         raise DatasetError("dataset has no rows with both a pid and a track_name")
-    spellings = trimmed.group_by("track_name").len()
-    names = spellings["track_name"].to_list()
-    keys = pl.Series("song", [normalize_song_name(name) for name in names], dtype=pl.String)
-    spellings = spellings.with_columns(keys)
-    # The most common spelling of each key wins; ties go to the alphabetically first.
-    chosen = spellings.sort(["song", "len", "track_name"], descending=[False, True, False])
-    chosen = chosen.unique("song", keep="first", maintain_order=True)
-    spelling = dict(zip(chosen["song"].to_list(), chosen["track_name"].to_list(), strict=True))
-    pairs = (
-        trimmed.join(spellings.select("track_name", "song"), on="track_name", how="left")
-        .select("pid", "song")
-        .unique(maintain_order=True)
+    keys, spellings, numbers = _song_numbers(songs)
+    pids = _collect(trimmed.filter(complete).select(pl.col("pid").unique().sort()))["pid"]
+    pid_numbers = pids.to_frame().with_columns(number=pl.int_range(pl.len(), dtype=pl.Int32))
+    rows = _collect(
+        trimmed.filter(complete)
+        .join(pid_numbers.lazy(), on="pid")
+        .join(numbers.lazy(), on="track_name")
+        .select(pl.col("number").cast(pl.UInt64) * (1 << 32) + pl.col("song").cast(pl.UInt64))
+    ).to_series()
+    return Playlists(pairs=_unique_pairs(rows), keys=keys, spellings=spellings, pids=pids)
+
+
+def _collect(query: pl.LazyFrame) -> pl.DataFrame:
+    return query.collect(engine="streaming")
+
+
+def _song_table(
+    trimmed: pl.LazyFrame, complete: pl.Expr, line_of_row: Callable[[int], int]
+) -> pl.DataFrame:
+    """Each distinct name (`track_name`) and how many complete rows hold it (`len`).
+
+    Names too long for the API are refused wherever they are, even on a row without a pid.
+    """
+    names = _collect(
+        trimmed.filter(pl.col("track_name") != "")
+        .group_by("track_name")
+        .agg(len=complete.fill_null(False).sum())
     )
-    return Playlists(pairs=pairs, spelling=spelling)
+    if (names["track_name"].str.len_chars() > MAX_SONG_LENGTH).any():
+        _reject_long_name(trimmed, line_of_row)
+    return names.filter(pl.col("len") > 0)
+
+
+def _reject_long_name(trimmed: pl.LazyFrame, line_of_row: Callable[[int], int]) -> None:
+    """Refuse a song name longer than the API accepts: no request could ever name it.
+
+    One such name (a broken export, a hostile file) would otherwise go into the model's
+    vocabulary and into every answer that lists the song.
+    """
+    length = pl.col("track_name").str.len_chars()
+    row, chars = _collect(
+        trimmed.with_row_index("row").filter(length > MAX_SONG_LENGTH).select("row", length).head(1)
+    ).row(0)
+    raise DatasetError(
+        f"dataset line {line_of_row(row)} has a track_name of {chars} "
+        f"characters (the most is {MAX_SONG_LENGTH})"
+    )
+
+
+def _song_numbers(names: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.DataFrame]:
+    """Keys in sorted order, each key's spelling, and every name's song number.
+
+    The most common spelling of each key wins; ties go to the alphabetically first.
+    """
+    keys = [normalize_song_name(name) for name in names["track_name"].to_list()]
+    names = names.with_columns(pl.Series("song", keys, dtype=pl.String))
+    chosen = names.sort(["song", "len", "track_name"], descending=[False, True, False]).unique(
+        "song", keep="first", maintain_order=True
+    )
+    numbers = names.join(
+        chosen.select("song", number=pl.int_range(pl.len(), dtype=pl.Int32)), on="song"
+    ).select("track_name", song="number")
+    return chosen["song"], chosen["track_name"], numbers
+
+
+def _unique_pairs(rows: pl.Series) -> pl.DataFrame:
+    """(pid, song) numbers from `rows` (pid << 32 | song), deduplicated and sorted.
+
+    Sorting one integer column and dropping repeats costs a copy of the rows; a hash set
+    of the pairs would cost several.
+    """
+    rows = rows.sort()
+    rows = rows.filter((rows != rows.shift(1)).fill_null(True))
+    return pl.DataFrame(
+        {
+            "pid": (rows // (1 << 32)).cast(pl.Int32),
+            "song": (rows % (1 << 32)).cast(pl.Int32),
+        }
+    )
 
 
 def _reject_binary(path: Path) -> None:
@@ -108,23 +203,6 @@ def _reject_binary(path: Path) -> None:
                 at = offset + chunk.index(b"\x00")
                 raise DatasetError(f"dataset is not a text CSV (NUL byte at offset {at})")
             offset += len(chunk)
-
-
-def _reject_long_names(path: Path, frame: pl.DataFrame) -> None:
-    """Refuse a song name longer than the API accepts: no request could ever name it.
-
-    One such name (a broken export, a hostile file) would otherwise go into the model's
-    vocabulary and into every answer that lists the song.
-    """
-    lengths = frame["track_name"].str.strip_chars().str.len_chars()
-    too_long = (lengths > MAX_SONG_LENGTH).arg_true()
-    if too_long.len() == 0:
-        return
-    row = int(too_long[0])
-    raise DatasetError(
-        f"dataset line {_line_of_row(path, row)} has a track_name of {lengths[row]} "
-        f"characters (the most is {MAX_SONG_LENGTH})"
-    )
 
 
 def _line_of_row(path: Path, row: int) -> int:

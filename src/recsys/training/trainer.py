@@ -130,7 +130,7 @@ def _load(path: Path, stages: dict[str, float], report: Reporter) -> Playlists:
     stages["load"] = time.perf_counter() - mark
     report(
         f"load     {stages['load']:6.2f} s  {playlists.playlist_count} playlists, "
-        f"{playlists.pairs.height} (playlist, song) pairs, {len(playlists.spelling)} songs"
+        f"{playlists.pairs.height} (playlist, song) pairs, {len(playlists.keys)} songs"
     )
     return playlists
 
