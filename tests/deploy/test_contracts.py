@@ -7,6 +7,7 @@ nothing, an env var the program never reads, a writable volume in the read-only 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,6 +65,12 @@ def env_of(rendered: Rendered, container: Obj) -> dict[str, str]:
         assert "value" in item, f"{item['name']}: only literal values are expected"
         variables[item["name"]] = item["value"]
     return variables
+
+
+def sync_wave(obj: Obj) -> int:
+    """The ArgoCD sync wave an object is applied in (0 unless annotated)."""
+    annotations = obj["metadata"].get("annotations", {})
+    return int(annotations.get("argocd.argoproj.io/sync-wave", "0"))
 
 
 def mount(container: Obj, path: str) -> Obj:
@@ -329,14 +336,10 @@ def test_the_trainer_runs_beside_the_api_after_what_it_needs(rendered: Rendered)
     share the trainer's wave, since its pods are ready only once the trainer has published.
     """
 
-    def wave(obj: Obj) -> int:
-        annotations = obj["metadata"].get("annotations", {})
-        return int(annotations.get("argocd.argoproj.io/sync-wave", "0"))
-
-    trainer = wave(rendered.one("Job", "recsys-train"))
-    assert wave(rendered.one("Deployment", API)) == trainer
-    assert wave(rendered.one("ConfigMap", DATASET_CONFIG)) < trainer
-    assert wave(rendered.one("PersistentVolumeClaim", PVC)) < trainer
+    trainer = sync_wave(rendered.one("Job", "recsys-train"))
+    assert sync_wave(rendered.one("Deployment", API)) == trainer
+    assert sync_wave(rendered.one("ConfigMap", DATASET_CONFIG)) < trainer
+    assert sync_wave(rendered.one("PersistentVolumeClaim", PVC)) < trainer
 
 
 def test_the_refresh_cronjob_never_overlaps(rendered: Rendered) -> None:
@@ -457,7 +460,6 @@ def test_every_object_lives_in_the_overlay_namespace(rendered: Rendered) -> None
 
 
 def test_prod_is_shaped_for_the_shared_cluster(prod: Rendered) -> None:
-    assert prod.one("Deployment", API)["spec"]["replicas"] >= 2
     assert prod.one("Service", API)["spec"]["type"] == "NodePort"
     claim = prod.one("PersistentVolumeClaim", PVC)["spec"]
     assert claim["selector"]["matchLabels"]
@@ -489,6 +491,111 @@ def test_prod_spreads_the_api_replicas_over_nodes(prod: Rendered) -> None:
     assert label_selector_matches(by_node["labelSelector"], labels)
     assert by_node["maxSkew"] == 1
     assert by_node["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+# --- replica counts, and prod's autoscaler -------------------------------------------------
+
+
+def autoscaled(rendered: Rendered) -> dict[str, Obj]:
+    """Deployment name -> the HorizontalPodAutoscaler that scales it."""
+    found: dict[str, Obj] = {}
+    for hpa in rendered.all("HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        if target["kind"] == "Deployment":
+            assert target["name"] not in found, f"two HPAs scale Deployment {target['name']}"
+            found[target["name"]] = hpa
+    return found
+
+
+def test_a_replica_count_is_set_in_one_place_only(rendered: Rendered) -> None:
+    """A Deployment an HPA scales carries no spec.replicas: ArgoCD would set it back on every
+    sync (and selfHeal) and undo the HPA's scaling. One no HPA scales states its count."""
+    hpas = autoscaled(rendered)
+    for deployment in rendered.all("Deployment"):
+        name = deployment["metadata"]["name"]
+        if name in hpas:
+            assert "replicas" not in deployment["spec"], f"{name}: the HPA owns its count"
+        else:
+            assert deployment["spec"]["replicas"] >= 1, name
+
+
+def prod_autoscaler(prod: Rendered) -> Obj:
+    (hpa,) = prod.all("HorizontalPodAutoscaler")
+    return hpa
+
+
+def test_prod_autoscales_the_api_deployment_on_cpu(prod: Rendered) -> None:
+    hpa = prod_autoscaler(prod)
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["metadata"]["name"] == API
+    target = hpa["spec"]["scaleTargetRef"]
+    # The Deployment by its rendered name, in the same render (and so the same namespace).
+    deployment = prod.one(target["kind"], target["name"])
+    assert target == {"apiVersion": deployment["apiVersion"], "kind": "Deployment", "name": API}
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["type"] == "Resource"
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"]["type"] == "Utilization"
+    assert 0 < metric["resource"]["target"]["averageUtilization"] <= 100
+
+
+def cpu_cores(quantity: str | int | float) -> float:
+    """A CPU quantity (`100m`, `1`, `0.5`) in cores."""
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def test_the_autoscaled_api_requests_cpu(prod: Rendered) -> None:
+    """Utilization is a percentage of the request: the HPA computes nothing for a pod with a
+    container that requests no CPU."""
+    target = prod_autoscaler(prod)["spec"]["scaleTargetRef"]
+    for container in containers(prod.one("Deployment", target["name"])):
+        assert cpu_cores(container["resources"]["requests"]["cpu"]) > 0, container["name"]
+
+
+def pods_a_drain_may_evict(pdb: Obj, replicas: int) -> int:
+    """How many of REPLICAS healthy pods the PodDisruptionBudget lets a drain evict at once.
+    Percentages are rounded up, as the disruption controller does."""
+    spec = pdb["spec"]
+    (field,) = {"minAvailable", "maxUnavailable"} & set(spec)
+    value = spec[field]
+    if isinstance(value, str):
+        assert value.endswith("%"), f"{field}: {value}"
+        value = math.ceil(int(value[:-1]) * replicas / 100)
+    return replicas - value if field == "minAvailable" else value
+
+
+def test_the_autoscalers_floor_keeps_the_api_answering_through_drains(prod: Rendered) -> None:
+    """At minReplicas a drain may still evict a pod (it is not blocked forever), and leaves
+    at least one answering (it does not take them all)."""
+    spec = prod_autoscaler(prod)["spec"]
+    deployment = prod.one("Deployment", spec["scaleTargetRef"]["name"])
+    labels = pod_template(deployment)["metadata"]["labels"]
+    (pdb,) = [
+        pdb
+        for pdb in prod.all("PodDisruptionBudget")
+        if label_selector_matches(pdb["spec"]["selector"], labels)
+    ]
+    floor = spec["minReplicas"]
+    assert floor >= 2
+    assert 1 <= pods_a_drain_may_evict(pdb, floor) <= floor - 1
+    assert spec["maxReplicas"] > floor
+
+
+def test_the_autoscaler_scales_down_no_faster_than_the_default(prod: Rendered) -> None:
+    """Scale-down waits for 5 minutes of lower recommendations at least (the Kubernetes
+    default, written out): a lull between two bursts does not flap replicas."""
+    behavior = prod_autoscaler(prod)["spec"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
+
+
+def test_the_autoscaler_comes_after_the_deployment_it_scales(prod: Rendered) -> None:
+    """A later ArgoCD sync wave: the HPA is created once its Deployment exists and its pods
+    are ready (after the trainer's first model). Before that it has no CPU figures to read,
+    and ArgoCD could mark it Degraded (FailedGetResourceMetric) in the middle of the sync."""
+    hpa = prod_autoscaler(prod)
+    deployment = prod.one("Deployment", hpa["spec"]["scaleTargetRef"]["name"])
+    assert sync_wave(hpa) > sync_wave(deployment)
 
 
 # --- API memory: docs/operations.md, "Sizing memory" -------------------------------------

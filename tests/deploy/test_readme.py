@@ -5,6 +5,7 @@ measured figures quoted verbatim from bench/RESULTS.md, never retyped."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,24 @@ def test_the_tag_bump_uses_the_prod_overlay_image_names() -> None:
     prod = yaml.safe_load((OVERLAYS_DIR / "prod" / "kustomization.yaml").read_text())
     names = {image["name"] for image in prod["images"]}
     assert set(re.findall(r"\b(recsys-\w+)=ghcr\.io", text)) == names
-    assert "kustomize edit set replicas recsys-api=" in text
+
+
+def test_the_replica_count_case_edits_the_autoscalers_floor(tmp_path: Path) -> None:
+    """In prod the HPA owns the count: the documented sed, run on a copy of the HPA, changes
+    minReplicas (within maxReplicas) and nothing else. A `kustomize edit set replicas`
+    would give the Deployment a count for ArgoCD and the HPA to fight over."""
+    text = section("Deploying with ArgoCD")
+    assert "kustomize edit set replicas recsys-api=" not in text
+    (script,) = re.findall(r"^sed -i '([^']+)' api-hpa\.yaml$", text, re.M)
+    source = OVERLAYS_DIR / "prod" / "api-hpa.yaml"
+    edited = tmp_path / source.name
+    edited.write_text(source.read_text())
+    subprocess.run(["sed", "-i", script, str(edited)], check=True, timeout=30)
+    before, after = (yaml.safe_load(path.read_text()) for path in (source, edited))
+    assert after["spec"]["minReplicas"] != before["spec"]["minReplicas"]
+    assert 1 <= after["spec"]["minReplicas"] <= after["spec"]["maxReplicas"]
+    after["spec"]["minReplicas"] = before["spec"]["minReplicas"]
+    assert after == before
 
 
 def test_it_covers_the_three_course_cases_and_the_probe() -> None:

@@ -8,6 +8,7 @@ nobody can install) fails the build instead of being applied and rejected by the
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import kubernetes_validate
@@ -74,3 +75,18 @@ def test_a_broken_object_is_an_error(change: Any, expected: str) -> None:
     errors = validation_errors(deployment, "1.30.0")
     assert len(errors) == 1
     assert expected in errors[0]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_prod_autoscaler_is_checked_against_its_schema(prod: Rendered, version: str) -> None:
+    """autoscaling/v2 has a schema in every version checked: the HPA is validated, field by
+    field, not skipped. A misspelt field deep in its metric is an error."""
+    (hpa,) = prod.all("HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert validation_errors(hpa, version) == []
+    broken = copy.deepcopy(hpa)
+    target = broken["spec"]["metrics"][0]["resource"]["target"]
+    target["averageUtilisation"] = target.pop("averageUtilization")
+    (error,) = validation_errors(broken, version)
+    assert "Additional properties" in error
+    assert "averageUtilisation" in error
