@@ -37,6 +37,7 @@ demo: $(VENV)/.dev-installed
 ## test: set up .venv with the dev extra (no benchmark baseline), lint, run the whole suite
 test: $(VENV)/.dev-installed
 	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     tuning_seconds: float = Field(
         120.0, gt=0, description="Seconds auto may spend scoring candidates (at least one)."
     )
+    # The Spark engine (`train --engine spark`, docs/spark.md) counts pairs on this master.
+    spark_master: str = Field(
+        "local[*]",
+        description="Spark master of the Spark engine: local[N], spark://, k8s:// or a Spark "
+        "Connect URL sc://host:port.",
+    )
 
     @field_validator("min_support")
     @classmethod

@@ -1,0 +1,156 @@
+"""The Spark engine counts exactly what the local engine counts: same rows, same order, same
+dtypes, on a real local Spark (`local[2]`).
+
+One session serves the whole module (a JVM takes seconds to start); `spark_pair_counts`
+borrows it, as it would any session already running. Without pyspark or Java these tests
+fail: the engine's own one-line errors say which is missing.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import sys
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from pyspark import SparkContext
+from pyspark.sql import SparkSession
+
+from recsys.training.mining import co_occurrences, frequent_pairs
+from recsys.training.spark import (
+    RESULT_SCHEMA,
+    SparkError,
+    refuse_longer_rules,
+    require_java,
+    spark_pair_counts,
+    spark_session,
+)
+
+MASTER = "local[2]"
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    with spark_session(MASTER) as session:
+        # Spark's default of 200 shuffle partitions costs more than the tests' data.
+        session.conf.set("spark.sql.shuffle.partitions", "4")
+        yield session
+    shut_down_driver_jvm()
+
+
+def shut_down_driver_jvm() -> None:
+    """End the JVM that outlives a stopped session, rather than carry it through the suite.
+
+    pyspark keeps its driver JVM for the process's next session; the JVM exits when its
+    stdin closes (PySpark's gateway server watches it), and pyspark starts a new one if
+    needed.
+    """
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    gateway.proc.stdin.close()
+    gateway.proc.wait()
+    SparkContext._gateway = SparkContext._jvm = None
+
+
+def pairs_of(playlists: list[set[int]], min_count: int) -> pl.DataFrame:
+    """The engine's input: (pid, id) rows of songs in at least `min_count` playlists."""
+    rows = [(pid, song) for pid, songs in enumerate(playlists) for song in sorted(songs)]
+    pairs = pl.DataFrame(rows, schema={"pid": pl.Int32, "id": pl.Int32}, orient="row")
+    return pairs.filter(pl.len().over("id") >= min_count)
+
+
+def local_counts(pairs: pl.DataFrame, min_count: int) -> pl.DataFrame:
+    return frequent_pairs(co_occurrences(pairs), min_count).sort(["a", "b"])
+
+
+def assert_same_as_local(pairs: pl.DataFrame, min_count: int) -> pl.DataFrame:
+    counted = spark_pair_counts(pairs, min_count, MASTER)
+    assert counted.schema == pl.Schema(RESULT_SCHEMA)
+    assert_frame_equal(counted, local_counts(pairs, min_count))
+    return counted
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    playlists=st.lists(st.sets(st.integers(0, 12), max_size=8), min_size=1, max_size=25),
+    min_count=st.integers(1, 4),
+)
+def test_small_random_playlists_count_as_locally(
+    spark: SparkSession, playlists: list[set[int]], min_count: int
+) -> None:
+    assert_same_as_local(pairs_of(playlists, min_count), min_count)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_many_playlists_across_partitions_count_as_locally(spark: SparkSession, seed: int) -> None:
+    """Enough rows for several shuffle partitions, with popular songs skewing the counts."""
+    rng = random.Random(seed)
+    playlists = [
+        {int(rng.paretovariate(1.2)) % 400 for _ in range(rng.randint(1, 40))} for _ in range(2_000)
+    ]
+    for min_count in (1, 5, 40):
+        counted = assert_same_as_local(pairs_of(playlists, min_count), min_count)
+        assert counted.height > 0
+
+
+def test_min_count_one_keeps_every_pair_that_shares_a_playlist(spark: SparkSession) -> None:
+    pairs = pairs_of([{3, 1, 2}, {1, 2}, {7}], 1)
+    expected = pl.DataFrame(
+        {"a": [1, 1, 2], "b": [2, 3, 3], "count": [2, 1, 1]}, schema=RESULT_SCHEMA
+    )
+    assert_frame_equal(assert_same_as_local(pairs, 1), expected)
+
+
+def test_a_threshold_no_pair_reaches_gives_an_empty_frame(spark: SparkSession) -> None:
+    pairs = pairs_of([{1, 2}, {1, 2}, {1, 3}, {2, 3}], 2)
+    counted = assert_same_as_local(pairs, 3)
+    assert counted.is_empty()
+
+
+def test_an_empty_input_gives_an_empty_frame(spark: SparkSession) -> None:
+    counted = assert_same_as_local(pairs_of([], 1), 1)
+    assert counted.is_empty()
+
+
+def test_a_session_already_running_is_borrowed_not_stopped(spark: SparkSession) -> None:
+    spark_pair_counts(pairs_of([{1, 2}], 1), 1, MASTER)
+    assert SparkSession.getActiveSession() is spark
+    assert spark.range(3).count() == 3
+
+
+def test_without_java_the_engine_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SparkError, match=r"needs Java 17 or later .*no java on PATH"):
+        require_java()
+    monkeypatch.setenv("JAVA_HOME", "/nonexistent")
+    with pytest.raises(SparkError, match="JAVA_HOME=/nonexistent has no bin/java"):
+        require_java()
+
+
+def test_without_pyspark_the_engine_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(SparkError, match=r"recsys\[spark\]"), spark_session(MASTER):
+        pass
+
+
+def test_an_unreachable_connect_server_fails_at_once_not_after_retries() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"sc://127.0.0.1:{port}/;user_id=recsys"
+    with pytest.raises(SparkError, match="cannot reach the Spark Connect server"):
+        spark_pair_counts(pairs_of([{1, 2}], 1), 1, url)
+
+
+def test_longer_rules_are_refused_with_the_setting_to_change() -> None:
+    refuse_longer_rules(2)
+    with pytest.raises(SparkError, match="RECSYS_MAX_RULE_LENGTH=3"):
+        refuse_longer_rules(3)
