@@ -103,7 +103,12 @@ class Settings(BaseSettings):
     tuning_seconds: float = Field(
         120.0, gt=0, description="Seconds auto may spend scoring candidates (at least one)."
     )
-    # The Spark engine (`train --engine spark`, docs/spark.md) counts pairs on this master.
+    # Where pairs are counted (docs/spark.md): the same rules either way.
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="Where training counts pairs of songs: in this process, or on Spark "
+        "(RECSYS_SPARK_MASTER). The same model either way.",
+    )
     spark_master: str = Field(
         "local[*]",
         description="Spark master of the Spark engine: local[N], spark://, k8s:// or a Spark "

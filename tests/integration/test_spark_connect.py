@@ -23,7 +23,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import recsys
-from recsys.training.mining import co_occurrences, frequent_pairs
+from recsys.training.counting import frequent_pairs
 
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 # Only a guard against a server that never comes up: a healthy one takes seconds.
@@ -118,9 +118,9 @@ def test_counts_over_spark_connect_match_the_local_engine_without_a_jvm(
     )
     assert done.returncode == 0, done.stderr
     for min_count in (1, 3, 1000):
-        expected = frequent_pairs(co_occurrences(pairs), min_count).sort(["a", "b"])
+        expected = frequent_pairs(pairs, 60, min_count)
         assert_frame_equal(pl.read_ipc(f"{out}-{min_count}.arrow"), expected)
     empty = pl.read_ipc(f"{out}-empty.arrow")
-    assert_frame_equal(empty, frequent_pairs(co_occurrences(pairs.head(0)), 1))
+    assert_frame_equal(empty, frequent_pairs(pairs.head(0), 60, 1))
     assert pl.read_ipc(f"{out}-1.arrow").height > 0
     assert pl.read_ipc(f"{out}-1000.arrow").is_empty()

@@ -12,6 +12,7 @@ import random
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -21,7 +22,9 @@ from polars.testing import assert_frame_equal
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from recsys.training.mining import co_occurrences, frequent_pairs
+from recsys.settings import Settings
+from recsys.training.counting import frequent_pairs
+from recsys.training.playlists import load_playlists
 from recsys.training.spark import (
     RESULT_SCHEMA,
     SparkError,
@@ -30,6 +33,9 @@ from recsys.training.spark import (
     spark_pair_counts,
     spark_session,
 )
+from recsys.training.tuning import choose
+from tests.support.paths import SAMPLE_DS1
+from tests.support.processes import run_recsys
 
 MASTER = "local[2]"
 
@@ -67,7 +73,8 @@ def pairs_of(playlists: list[set[int]], min_count: int) -> pl.DataFrame:
 
 
 def local_counts(pairs: pl.DataFrame, min_count: int) -> pl.DataFrame:
-    return frequent_pairs(co_occurrences(pairs), min_count).sort(["a", "b"])
+    """The local engine's count (ids below the biggest plus one)."""
+    return frequent_pairs(pairs, (pairs["id"].max() or 0) + 1, min_count)
 
 
 def assert_same_as_local(pairs: pl.DataFrame, min_count: int) -> pl.DataFrame:
@@ -154,3 +161,31 @@ def test_longer_rules_are_refused_with_the_setting_to_change() -> None:
     refuse_longer_rules(2)
     with pytest.raises(SparkError, match="RECSYS_MAX_RULE_LENGTH=3"):
         refuse_longer_rules(3)
+
+
+@pytest.mark.parametrize("min_support", ["auto", 0.01])
+def test_training_on_spark_chooses_and_mines_what_the_local_engine_does(
+    spark: SparkSession, min_support: str | float
+) -> None:
+    """The whole of training, not only the count: auto's held-out scores and the rules."""
+    sample = load_playlists(SAMPLE_DS1)
+    local = choose(sample, Settings(min_support=min_support), print)
+    on_spark = choose(
+        sample, Settings(min_support=min_support, engine="spark", spark_master=MASTER), print
+    )
+    assert on_spark.params == local.params
+    assert on_spark.tuning.grid == local.tuning.grid
+    assert on_spark.rules == local.rules
+
+
+def test_the_spark_engine_refuses_longer_rules_before_reading_the_dataset(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "nowhere.csv"
+    done = run_recsys(
+        "train", "--dataset-url", str(missing), "--engine", "spark", "--max-rule-length", "3",
+        data_dir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "the Spark engine mines rules of two songs only" in done.stderr
+    assert "nowhere.csv" not in done.stderr  # refused before any fetch

@@ -60,6 +60,12 @@ def _training_flags() -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep-models", type=int, help="RECSYS_KEEP_MODELS")
     parser.add_argument(
+        "--engine",
+        choices=["local", "spark"],
+        help="count pairs in this process (default) or on Spark at RECSYS_SPARK_MASTER; the "
+        "same model either way (RECSYS_ENGINE, docs/spark.md)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="retrain and publish even if nothing changed, or a rollback pinned the current "

@@ -170,14 +170,16 @@ def count_pairs(
     )
 
 
-def without(whole: PairCounts, part: Playlists, rest: Playlists) -> PairCounts:
+def without(
+    whole: PairCounts, part: Playlists, rest: Playlists, counter: PairCounter = frequent_pairs
+) -> PairCounts:
     """The counts of `rest` (= whole's playlists minus `part`), by subtracting `part`'s.
 
     Counting a tenth of the playlists costs a tenth of counting the rest. Exact for every
     threshold at or above `whole.min_count`: a pair that often in `rest` is at least that
     often in the whole. Songs are ranked again by their counts in `rest`.
     """
-    removed = _held_counts(whole, part)
+    removed = _held_counts(whole, part, counter)
     songs = (
         whole.songs.join(removed.songs.select("song", held="count"), on="song", how="left")
         .select("song", count=pl.col("count") - pl.col("held").fill_null(0))
@@ -215,11 +217,11 @@ def without(whole: PairCounts, part: Playlists, rest: Playlists) -> PairCounts:
     )
 
 
-def _held_counts(whole: PairCounts, part: Playlists) -> PairCounts:
+def _held_counts(whole: PairCounts, part: Playlists, counter: PairCounter) -> PairCounts:
     """The part's counts, its pairs only among the songs frequent in the whole: no other
     song is in a pair the whole has, and the part's long tail needs no pairs counted."""
     frequent = whole.songs.filter(pl.col("count") >= whole.min_count)["song"]
-    return count_pairs(part, 1, among=frequent)
+    return count_pairs(part, 1, among=frequent, counter=counter)
 
 
 def _new_ids(songs: pl.DataFrame, to: pl.DataFrame) -> pl.Series:
@@ -334,10 +336,12 @@ def serving_order(rules: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def mine(playlists: Playlists, params: MiningParams) -> RuleSet:
+def mine(
+    playlists: Playlists, params: MiningParams, counter: PairCounter = frequent_pairs
+) -> RuleSet:
     """Frequent itemsets up to `max_rule_length` songs, then one-consequent rules."""
     min_count = minimum_count(params.min_support, playlists.playlist_count)
-    counts = count_pairs(playlists, min_count)
+    counts = count_pairs(playlists, min_count, counter=counter)
     longer: dict[tuple[int, ...], int] = {}
     if params.max_rule_length >= 3 and counts.co is not None:
         longer = projected_itemsets(counts.co, counts.pairs, min_count, params.max_rule_length)

@@ -22,6 +22,7 @@ from typing import Any
 
 from recsys.model.repository import write_atomically
 from recsys.settings import Settings
+from recsys.training.engines import pair_counter
 from recsys.training.fetch import (
     DatasetError,
     Snapshot,
@@ -89,6 +90,7 @@ def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult
     url = settings.dataset_url
     if not url:
         raise DatasetError("no dataset: set RECSYS_DATASET_URL or pass --dataset-url")
+    counter = pair_counter(settings)  # an engine that cannot do this says so before a download
     started = time.perf_counter()
     data_dir = settings.data_dir
     live = current_fingerprint(data_dir)
@@ -121,7 +123,9 @@ def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult
             report(f"unchanged: the server answered 304 Not Modified for {redact_url(url)}")
             return TrainResult(status="unchanged", model_id=live[0], seconds=_since(started))
         report(f"fetched  {snapshot.size} bytes, sha256 {snapshot.sha256}")
-        result = train_snapshot(settings, url, snapshot, force=force, report=report)
+        result = train_snapshot(
+            settings, url, snapshot, force=force, report=report, counter=counter
+        )
     save_state(
         data_dir,
         {

@@ -17,9 +17,11 @@ from recsys.model.build import DatasetInfo, build_model, fingerprint
 from recsys.model.catalog import Pin
 from recsys.model.repository import Published, Vet, holding_pin, live_pointer, publish
 from recsys.settings import Settings
+from recsys.training.engines import pair_counter
 from recsys.training.fetch import DatasetError, Snapshot, fetched_dataset
+from recsys.training.mining import PairCounter
 from recsys.training.playlists import Playlists, load_playlists
-from recsys.training.tuning import choose, requested
+from recsys.training.tuning import Choice, choose, requested
 from recsys.training.urls import redact_url
 
 Reporter = Callable[[str], None]
@@ -135,8 +137,34 @@ def _load(path: Path, stages: dict[str, float], report: Reporter) -> Playlists:
     return playlists
 
 
+def _mine(
+    playlists: Playlists,
+    settings: Settings,
+    counter: PairCounter,
+    stages: dict[str, float],
+    report: Reporter,
+) -> Choice:
+    mark = time.perf_counter()
+    choice = choose(playlists, settings, report, counter)
+    rules = choice.rules
+    stages["mine"] = time.perf_counter() - mark
+    stages["tune"] = choice.tuning.seconds  # a part of "mine"
+    report(
+        f"mine     {stages['mine']:6.2f} s  {rules.frequent_songs} frequent songs, "
+        f"{rules.itemsets} frequent itemsets, {rules.rule_count} rules, "
+        f"{rules.coverage:.0%} of songs with a rule"
+    )
+    return choice
+
+
 def train_snapshot(
-    settings: Settings, url: str, snapshot: Snapshot, *, force: bool, report: Reporter
+    settings: Settings,
+    url: str,
+    snapshot: Snapshot,
+    *,
+    force: bool,
+    report: Reporter,
+    counter: PairCounter,
 ) -> TrainResult:
     """Train from a fetched snapshot and publish, unless the live model has the same inputs.
 
@@ -154,19 +182,10 @@ def train_snapshot(
     if pin is not None:
         return _held(pin, snapshot.sha256, report)
     stages: dict[str, float] = {}
-
     playlists = _load(snapshot.path, stages, report)
 
-    mark = time.perf_counter()
-    choice = choose(playlists, settings, report)
+    choice = _mine(playlists, settings, counter, stages, report)
     rules = choice.rules
-    stages["mine"] = time.perf_counter() - mark
-    stages["tune"] = choice.tuning.seconds  # a part of "mine"
-    report(
-        f"mine     {stages['mine']:6.2f} s  {rules.frequent_songs} frequent songs, "
-        f"{rules.itemsets} frequent itemsets, {rules.rule_count} rules, "
-        f"{rules.coverage:.0%} of songs with a rule"
-    )
 
     mark = time.perf_counter()
     dataset = DatasetInfo(redact_url(url), snapshot.sha256, snapshot.size)
@@ -197,6 +216,7 @@ def train(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
     """`recsys train`: fetch the configured dataset and train from it."""
     if not settings.dataset_url:
         raise DatasetError("no dataset: set RECSYS_DATASET_URL or pass --dataset-url")
+    counter = pair_counter(settings)  # an engine that cannot do this says so before a download
     started = time.perf_counter()
     with fetched_dataset(settings, settings.dataset_url) as snapshot:
         fetch_seconds = time.perf_counter() - started
@@ -205,7 +225,7 @@ def train(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
             f"sha256 {snapshot.sha256[:12] if snapshot.sha256 else '-'}"
         )
         result = train_snapshot(
-            settings, settings.dataset_url, snapshot, force=force, report=report
+            settings, settings.dataset_url, snapshot, force=force, report=report, counter=counter
         )
     result.stages = {"fetch": fetch_seconds, **result.stages}
     result.downloaded_bytes = snapshot.size

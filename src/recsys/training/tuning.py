@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams, RuleSet, Tuning
 from recsys.settings import AUTO, Settings
+from recsys.training.engines import pair_counter
 from recsys.training.holdout import (
     HoldoutError,
     Split,
@@ -36,6 +37,7 @@ from recsys.training.holdout import (
 )
 from recsys.training.mining import (
     MiningError,
+    PairCounter,
     PairCounts,
     count_pairs,
     mine,
@@ -92,12 +94,19 @@ def requested(settings: Settings) -> dict[str, object]:
     return request
 
 
-def choose(playlists: Playlists, settings: Settings, report: Reporter) -> Choice:
-    """The rules to publish: at the set min_support, or at the one "auto" chooses."""
+def choose(
+    playlists: Playlists,
+    settings: Settings,
+    report: Reporter,
+    counter: PairCounter | None = None,
+) -> Choice:
+    """The rules to publish: at the set min_support, or at the one "auto" chooses.
+    Pairs are counted by `counter`, by default the engine the settings name."""
+    counter = counter or pair_counter(settings)
     if settings.min_support != AUTO:
         params = _params(settings, float(settings.min_support))
         tuning = Tuning(requested=requested(settings), method="set")
-        return Choice(params, tuning, mine(playlists, params))
+        return Choice(params, tuning, mine(playlists, params, counter))
     started = time.perf_counter()
     total = playlists.playlist_count
     try:
@@ -107,18 +116,19 @@ def choose(playlists: Playlists, settings: Settings, report: Reporter) -> Choice
     except HoldoutError as error:
         split, why = None, str(error)
     floor = split.train.playlist_count if split else total  # the train part's counts too
-    whole = count_pairs(playlists, minimum_count(GRID[-1], floor))
+    whole = count_pairs(playlists, minimum_count(GRID[-1], floor), counter=counter)
     affordable = _affordable(whole, settings)
     if split is None:
         support = FALLBACK_MIN_SUPPORT
         tuning = Tuning(requested(settings), f"fallback: {why}", seconds=_since(started))
     else:
-        support, tuning = _score_grid(split, whole, affordable, settings, started)
+        counts = without(whole, split.test, split.train, counter)
+        support, tuning = _score_grid(split, counts, affordable, settings, started)
     params = _params(settings, support)
     if params.max_rule_length == 2 and minimum_count(support, total) >= whole.min_count:
         rules = rules_at(whole, minimum_count(support, total), params)
     else:
-        rules = mine(playlists, params)
+        rules = mine(playlists, params, counter)
     report(f"tune     {tuning.seconds:6.2f} s  min_support {support:g} ({tuning.method})")
     return Choice(params, tuning, rules)
 
@@ -149,12 +159,11 @@ def _affordable(whole: PairCounts, settings: Settings) -> list[float]:
 
 
 def _score_grid(
-    split: Split, whole: PairCounts, candidates: list[float], settings: Settings, started: float
+    split: Split, counts: PairCounts, candidates: list[float], settings: Settings, started: float
 ) -> tuple[float, Tuning]:
-    """Each candidate's held-out NDCG@10 and hit rate; the best NDCG wins (ties: the
-    higher support, the smaller model)."""
+    """Each candidate's held-out NDCG@10 and hit rate, from the train part's `counts`; the
+    best NDCG wins (ties: the higher support, the smaller model)."""
     train_total = split.train.playlist_count
-    counts = without(whole, split.test, split.train)
     spelling = split.train.spelling
     grid: list[Candidate] = []
     for support in candidates:
