@@ -1,8 +1,9 @@
 """The servers the API benchmarks compare, each started as its own process.
 
-`python -m bench.apps recsys DATA_DIR PORT` serves the real app plus `/bench/constant`, a
-route that reads and validates the same body as `/api/recommend` and answers a constant
-of the same shape: the cost of FastAPI, uvicorn and our middleware with no model work.
+- `recsys serve` as the manifests run it (`deployed_server`): the container's arguments
+  and environment from deploy/kustomize/base/deployment.yaml, with local ports and paths.
+- `python -m bench.apps raw PORT`: the floor, a raw ASGI app under uvicorn that reads the
+  whole body and answers a constant of the answer's shape: the cost of uvicorn alone.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from pathlib import Path
 
 import orjson
 import uvicorn
-from fastapi import Request
-from fastapi.responses import Response
+import yaml
 
 from recsys import __version__
-from recsys.serving import create_app
-from recsys.serving.schemas import RecommendRequest
-from recsys.settings import Settings
+
+DEPLOYMENT = Path(__file__).resolve().parent.parent / "deploy/kustomize/base/deployment.yaml"
 
 CONSTANT = orjson.dumps(
     {
@@ -32,22 +31,39 @@ CONSTANT = orjson.dumps(
 )
 
 
-def recsys_app(data_dir: Path):  # type: ignore[no-untyped-def]
-    app = create_app(Settings(data_dir=data_dir))
+def deployed_command(data_dir: Path, port: int, metrics_port: int) -> tuple[list[str], dict]:
+    """`recsys serve` with the API container's args and env; local paths and ports."""
+    manifest = yaml.safe_load(DEPLOYMENT.read_text())
+    (container,) = [c for c in manifest["spec"]["template"]["spec"]["containers"]]
+    env = {item["name"]: str(item["value"]) for item in container.get("env", [])}
+    env.update(
+        RECSYS_DATA_DIR=str(data_dir),
+        RECSYS_HOST="127.0.0.1",
+        RECSYS_PORT=str(port),
+        RECSYS_METRICS_PORT=str(metrics_port),
+    )
+    return [sys.executable, "-m", "recsys", *container["args"]], env
 
-    @app.post("/bench/constant")
-    async def constant(request: Request) -> Response:
-        RecommendRequest.model_validate_json(await request.body())
-        return Response(CONSTANT, media_type="application/json")
 
-    return app
+async def raw_constant(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    """The floor: read the body, answer the constant. No routing, no validation."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    headers = [
+        (b"content-length", str(len(CONSTANT)).encode()),
+        (b"content-type", b"application/json"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": CONSTANT})
 
 
 def main() -> None:
-    data_dir, port = Path(sys.argv[2]), int(sys.argv[3])
-    uvicorn.run(
-        recsys_app(data_dir), host="127.0.0.1", port=port, access_log=False, log_level="warning"
-    )
+    port = int(sys.argv[2])
+    uvicorn.run(raw_constant, host="127.0.0.1", port=port, access_log=False, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     client_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may take to send a request's headers, or body."
     )
+    access_log: bool = Field(
+        False, description="Log a line per request; off: the metrics count every request."
+    )
     max_connections: int = Field(
         1000, ge=1, description="Open connections per API process; more are closed at once."
     )

@@ -61,9 +61,9 @@ async def _running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextmanager
-def in_process(settings: Settings) -> Iterator[AppClient]:
-    """`create_app(settings)` started (lifespan entered) and a client for it."""
-    app = create_app(settings)
+def in_process(settings: Settings, **options: Any) -> Iterator[AppClient]:
+    """`create_app(settings, **options)` started (lifespan entered) and a client for it."""
+    app = create_app(settings, **options)
     with (
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(_running(app)) as client,

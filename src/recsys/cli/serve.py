@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         by_port(app, metrics, settings.metrics_port),
         http=guarded_protocol(settings.client_timeout, settings.max_connections),
-        access_log=not args.no_access_log,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     listeners = [_listen(settings.host, port) for port in (settings.port, settings.metrics_port)]
@@ -103,4 +103,8 @@ def register(commands: Commands) -> None:
     )
     serve.add_argument("--poll-interval", type=float, help="seconds (RECSYS_POLL_INTERVAL)")
     serve.add_argument("--top-k", type=int, help="songs per answer by default (RECSYS_TOP_K)")
-    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        help="log a line per request (RECSYS_ACCESS_LOG, default off)",
+    )

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from recsys import __version__
 from recsys.serving.deps import Service
 from recsys.serving.errors import install_handlers
+from recsys.serving.fastpath import RecommendFastPath
 from recsys.serving.loader import LoadOutcome, ModelLoader
 from recsys.serving.metrics import RequestMetricsMiddleware, ServiceMetrics
 from recsys.serving.pages import install_pages
@@ -22,8 +23,12 @@ from recsys.settings import Settings
 log = logging.getLogger("recsys.serving")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """One app = one store, one registry, one watcher; nothing global."""
+def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
+    """One app = one store, one registry, one watcher; nothing global.
+
+    `fast_path=False` leaves `/api/recommend` to the FastAPI route alone: the tests compare
+    the two.
+    """
     store = ModelStore()
     metrics = ServiceMetrics()
     loader = ModelLoader(settings.data_dir, store, metrics, settings.max_model_bytes)
@@ -50,9 +55,12 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # install_pages serves /docs with Swagger UI from the package
         redoc_url=None,  # ReDoc would load from a CDN: a blank page offline
     )
-    app.state.service = Service(settings=settings, store=store, metrics=metrics, loader=loader)
+    service = Service(settings=settings, store=store, metrics=metrics, loader=loader)
+    app.state.service = service
     app.include_router(router)
     install_pages(app)
+    if fast_path:  # inside the metrics middleware, which counts and times its answers
+        app.add_middleware(RecommendFastPath, service=service)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     install_handlers(app)
     return app

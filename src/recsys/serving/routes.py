@@ -10,17 +10,12 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect
 
 from recsys import __version__
 from recsys.model.index import Recommendation, RuleIndex
-from recsys.serving.deps import Served, served_model, service
-from recsys.serving.errors import (
-    BodyTimeoutError,
-    BodyTooLargeError,
-    ClientGoneError,
-    invalid_body,
-)
+from recsys.serving.body import read_capped
+from recsys.serving.deps import Served, Service, served_model, service
+from recsys.serving.errors import invalid_body
 from recsys.serving.schemas import (
     MAX_BODY_BYTES,
     ErrorResponse,
@@ -28,6 +23,7 @@ from recsys.serving.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
+from recsys.serving.store import ServedModel
 
 router = APIRouter()
 
@@ -53,24 +49,8 @@ def json_response(body: Any) -> Response:
 
 async def read_body(request: Request) -> bytes:
     """The body, within the size cap (declared or streamed) and the client timeout."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(MAX_BODY_BYTES)
     seconds = service(request).settings.client_timeout
-    chunks = []
-    size = 0
-    try:
-        async with asyncio.timeout(seconds):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise BodyTooLargeError(MAX_BODY_BYTES)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise BodyTimeoutError(seconds) from None
-    except ClientDisconnect:
-        raise ClientGoneError from None
-    return b"".join(chunks)
+    return await read_capped(request.receive, request.headers.get("content-length"), seconds)
 
 
 async def recommend_off_the_loop_if_costly(
@@ -108,18 +88,26 @@ async def recommend(request: Request) -> Response:
     parts = service(request)
     k = payload.k or parts.settings.top_k
     answer = await recommend_off_the_loop_if_costly(model.index, payload.songs, k)
+    count_songs(parts, answer)
+    return json_response(answer_body(model, answer))
+
+
+def count_songs(parts: Service, answer: Recommendation) -> None:
+    """Count the recommended songs by where they came from (the fast path counts alike)."""
     parts.metrics.from_rules.inc(len(answer.songs) - answer.filled)
     parts.metrics.from_popularity.inc(answer.filled)
-    return json_response(
-        {
-            "songs": answer.songs,
-            "version": __version__,
-            "model_date": model.model_date,
-            "model_id": model.model_id,
-            "unknown_songs": answer.unknown_songs,
-            "filled": answer.filled,
-        }
-    )
+
+
+def answer_body(model: ServedModel, answer: Recommendation) -> dict[str, Any]:
+    """The 200 answer of /api/recommend (the fast path sends the same)."""
+    return {
+        "songs": answer.songs,
+        "version": __version__,
+        "model_date": model.model_date,
+        "model_id": model.model_id,
+        "unknown_songs": answer.unknown_songs,
+        "filled": answer.filled,
+    }
 
 
 router.add_api_route("/api/recommender", recommend, methods=["POST"], include_in_schema=False)

@@ -1,0 +1,169 @@
+"""The fast path of /api/recommend answers exactly as the documented FastAPI route does.
+
+For any body, an app with the fast path and the route alone (`fast_path=False`) give the
+same status, the same headers that matter and the same bytes, so every error answer still
+comes from the route. The fuzz and hardening tests run against the fast path as well,
+since it is on by default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from recsys.model.rules import RuleSet
+from recsys.serving.fastpath import PATHS, RecommendFastPath, accepted
+from recsys.serving.routes import router
+from recsys.settings import Settings
+from tests.serving.test_fuzz import CONTENT_TYPES, bodies
+from tests.support.app import AppClient, in_process
+
+EXAMPLES = 1500
+
+# Where orjson and pydantic's JSON parser may disagree: the fast path must pass them on.
+EDGE_CASES = [
+    b'{"songs": ["a"], "songs": []}',
+    b'{"songs": [], "songs": ["a"]}',
+    b'{"songs": ["a"], "k": 3, "k": 0}',
+    b'{"songs": ["a"], "k": 99999999999999999999999}',
+    b'{"songs": ["a"], "k": -0}',
+    b'{"songs": ["a"], "k": 5.0}',
+    b'{"songs": ["a"], "k": 1e1}',
+    b'{"songs": ["a"], "k": NaN}',
+    b'{"songs": ["a"], "k": Infinity}',
+    b'{"songs": ["a"], "k": true}',
+    b'{"songs": ["a"], "k": "5"}',
+    b'{"songs": ["a"], "k": null}',
+    b'{"songs": ["\\ud800"]}',
+    b'{"songs": ["\\udc00x"], "k": 2}',
+    b'{"songs": ["\xed\xa0\x80"]}',
+    b'\xef\xbb\xbf{"songs": ["a"]}',
+    b'{"songs": ["a"]}\x00',
+    b'{"songs": ["a"]} ',
+    b' \n\t{"songs": ["a"]}\r\n',
+    b'{"songs": ["a"]}{}',
+    b'{"songs": ["a",]}',
+    b'{"songs": ["\xff"]}',
+    b'{"songs": ["a\\u0000b"]}',
+    b'{"songs": [""]}',
+    b'{"songs": ["' + b"x" * 500 + b'"]}',
+    b'{"songs": ["' + b"x" * 501 + b'"]}',
+    b'{"songs": ["' + "é".encode() * 500 + b'"]}',
+    b'{"songs": ["' + "😀".encode() * 500 + b'"]}',
+    b'{"songs": ["' + "😀".encode() * 501 + b'"]}',
+    json.dumps({"songs": ["a"] * 1000}).encode(),
+    json.dumps({"songs": ["a"] * 1001}).encode(),
+    b"",
+    b"null",
+    b"[]",
+    b'"songs"',
+    b"{}",
+    b'{"songs": "a"}',
+    b'{"songs": {"0": "a"}}',
+    b'{"SONGS": ["a"]}',
+]
+
+
+def likely_valid(known: list[str]) -> st.SearchStrategy[bytes]:
+    """Bodies near the limits, mostly valid: the ones the fast path answers itself."""
+    name = st.sampled_from(known) | st.text(min_size=0, max_size=501)
+    request = st.fixed_dictionaries(
+        {"songs": st.lists(name, min_size=0, max_size=12)},
+        optional={"k": st.none() | st.integers(min_value=-1, max_value=102), "x": st.text()},
+    )
+    return request.map(lambda value: json.dumps(value, ensure_ascii=False).encode())
+
+
+@pytest.fixture(scope="module")
+def route_only(served_dir: Path) -> Iterator[AppClient]:
+    with in_process(Settings(data_dir=served_dir), fast_path=False) as client:
+        yield client
+
+
+def same_answer(fast: AppClient, route: AppClient, path: str, body: bytes, **headers: str) -> int:
+    ours = fast.post(path, content=body, headers=headers)
+    theirs = route.post(path, content=body, headers=headers)
+    assert ours.status_code == theirs.status_code, (body[:200], ours.text, theirs.text)
+    assert ours.content == theirs.content, body[:200]
+    for name in ("content-type", "content-length", "retry-after"):
+        assert ours.headers.get(name) == theirs.headers.get(name), (name, body[:200])
+    return ours.status_code
+
+
+def test_the_fast_path_is_on_by_default(app: AppClient) -> None:
+    assert any(entry.cls is RecommendFastPath for entry in app.app.user_middleware)
+
+
+def test_any_body_gets_the_routes_answer(
+    app: AppClient, route_only: AppClient, ds1_rules: RuleSet
+) -> None:
+    statuses: list[int] = []
+    answered_fast: list[bool] = []
+    known = ds1_rules.vocabulary[:50]
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+    )
+    @given(
+        path=st.sampled_from(PATHS), body=bodies(known) | likely_valid(known), kind=CONTENT_TYPES
+    )
+    def compare(path: str, body: bytes, kind: str | None) -> None:
+        headers = {"Content-Type": kind} if kind else {}
+        statuses.append(same_answer(app, route_only, path, body, **headers))
+        answered_fast.append(accepted(body) is not None)
+
+    for body in EDGE_CASES:
+        compare = example(path=PATHS[0], body=body, kind=None)(compare)
+    compare()
+    assert {200, 422} <= set(statuses)
+    print(f"{len(statuses)} bodies, {sum(answered_fast)} answered by the fast path itself")
+    assert sum(answered_fast) >= 50, "the fast path answered too few bodies itself"
+
+
+def test_the_fast_path_answers_without_the_route(served_dir: Path, ds1_rules: RuleSet) -> None:
+    body = {"songs": ds1_rules.vocabulary[:2], "k": 3}
+    with in_process(Settings(data_dir=served_dir)) as fast:
+        fast.app.router.routes[:] = [  # the routes of recsys.serving.routes are gone
+            route
+            for route in fast.app.router.routes
+            if getattr(route, "original_router", None) is not router
+        ]
+        answer = fast.post("/api/recommend", json=body)
+        assert answer.status_code == 200
+        assert len(answer.json()["songs"]) == 3
+        count = fast.metric(
+            "recsys_http_requests_total", route="/api/recommend", method="POST", status="200"
+        )
+        assert count == 1
+        assert fast.post("/api/recommend", json={"songs": []}).status_code == 404
+
+
+def test_no_model_yet_answers_alike(data_dir: Path) -> None:
+    with (
+        in_process(Settings(data_dir=data_dir)) as fast,
+        in_process(Settings(data_dir=data_dir), fast_path=False) as route,
+    ):
+        for body in (b'{"songs": ["a"]}', b'{"songs": []}', b"nope", b""):
+            same_answer(fast, route, "/api/recommend", body)
+        assert same_answer(fast, route, "/api/recommend", b'{"songs": ["a"]}') == 503
+
+
+def test_oversized_bodies_answer_alike(app: AppClient, route_only: AppClient) -> None:
+    big = b'{"songs": ["' + b"a" * (1024 * 1024) + b'"]}'
+    assert same_answer(app, route_only, "/api/recommend", big) == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: capped while streaming
+        yield big[: 1 << 19]
+        yield big[1 << 19 :]
+
+    streamed = [client.post("/api/recommend", content=chunks()) for client in (app, route_only)]
+    assert [r.status_code for r in streamed] == [413, 413]
+    assert streamed[0].content == streamed[1].content
