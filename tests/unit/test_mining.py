@@ -6,12 +6,14 @@ from bisect import bisect_right
 from itertools import combinations
 
 import polars as pl
+import pytest
 from efficient_apriori import apriori
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys.model.format import decode_antecedent
 from recsys.model.rules import MiningParams, RuleSet
+from recsys.training import mining
 from recsys.training.mining import mine, minimum_count
 from recsys.training.playlists import clean_pairs
 
@@ -125,3 +127,19 @@ def test_the_same_data_always_gives_the_same_rules() -> None:
     runs = [mine(playlists, MiningParams(0.02, 0.1, 2)) for _ in range(3)]
     assert runs[0] == runs[1] == runs[2]
     assert sorted(runs[0].rank) == list(range(runs[0].rule_count))
+
+
+def test_a_catalogue_larger_than_the_format_keeps_its_most_popular_songs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    baskets = [{"song a", "song b"}, {"song a", "song b", "song c"}, {"song a", "song d"}]
+    params = MiningParams(0.5, 0.1, 2)
+    whole = mine_baskets(baskets, params)
+    monkeypatch.setattr(mining, "MAX_SONGS", 2)
+    capped = mine_baskets(baskets, params)
+    assert capped.vocabulary == whole.vocabulary[:2] == ["song a", "song b"]
+    assert capped.counts == whole.counts[:2]
+    assert capped.consequents == whole.consequents  # every rule is among the kept songs
+    monkeypatch.setattr(mining, "MAX_SONGS", 1)
+    with pytest.raises(mining.MiningError, match="2 frequent songs; the model format holds 1"):
+        mine_baskets(baskets, params)

@@ -152,8 +152,6 @@ def count_pairs(
     popularity (id = rank). `among` (song numbers), when given, limits the pairs to those
     songs; `counter` counts them (this process, or a Spark cluster)."""
     songs = song_ids(playlists)
-    if songs.height > MAX_SONGS:
-        raise MiningError(f"{songs.height} distinct songs; the model format holds {MAX_SONGS}")
     frequent = songs.filter(pl.col("count") >= min_count)
     if among is not None:
         frequent = frequent.filter(pl.col("song").is_in(among.implode()))
@@ -357,6 +355,11 @@ def rules_at(
     """The model of `counts` at a threshold of `min_count` playlists (>= counts.min_count);
     `longer` holds the itemsets of three songs or more, when the rules may be longer."""
     frequent = counts.songs.filter(pl.col("count") >= min_count)
+    if frequent.height > MAX_SONGS:
+        raise MiningError(
+            f"{frequent.height} frequent songs; the model format holds {MAX_SONGS}: "
+            "raise min_support"
+        )
     pairs = counts.pairs.filter(pl.col("count") >= min_count)
     rules = pair_rules(counts, min_count, params.min_confidence)
     if longer:
@@ -369,10 +372,13 @@ def rules_at(
         rules = pl.concat([rules, longer_rules(itemsets, params, counts.total)])
     rules = serving_order(rules)
     groups = rules.group_by("antecedent", maintain_order=True).len()
+    # A catalogue larger than the format holds (the MPD has 2.26 million tracks) loses its
+    # rarest songs, which are in no rule: a request naming one gets it back as unknown.
+    kept = counts.songs.head(MAX_SONGS)
     return RuleSet(
         playlists=counts.total,
-        vocabulary=counts.playlists.spellings.gather(counts.songs["song"]).to_list(),
-        counts=counts.songs["count"].to_list(),
+        vocabulary=counts.playlists.spellings.gather(kept["song"]).to_list(),
+        counts=kept["count"].to_list(),
         frequent_songs=frequent.height,
         itemsets=frequent.height + pairs.height + len(longer or ()),
         antecedent_keys=groups["antecedent"].to_list(),
