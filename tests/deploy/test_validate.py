@@ -11,28 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import kubernetes_validate
 import pytest
-from kubernetes_validate.utils import all_versions
 
-from tests.support.manifests import Rendered
-
-# 1.30: the oldest release these manifests promise to work on; the newest the library bundles.
-NEWEST = all_versions()[-1]
-VERSIONS = ["1.30.0", NEWEST]
-
-
-def validation_errors(obj: dict[str, Any], version: str) -> list[str]:
-    """Why OBJ is not valid Kubernetes VERSION (empty if it is)."""
-    name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
-    try:
-        kubernetes_validate.validate(obj, version, strict=True)
-    except kubernetes_validate.SchemaNotFoundError as error:
-        return [f"{name}: {error.message}"]
-    except kubernetes_validate.ValidationError as error:
-        where = "/".join(str(part) for part in error.absolute_path)
-        return [f"{name}: {where}: {error.message}"]
-    return []
+from tests.support.manifests import NEWEST, VERSIONS, Rendered, validation_errors
 
 
 def test_the_newest_bundled_version_is_newer_than_the_oldest_supported() -> None:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import yaml
+from kubernetes_validate.utils import all_versions
 
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / "deploy" / "kustomize"
@@ -189,3 +191,21 @@ def markdown_tables(markdown: str) -> list[list[dict[str, str]]]:
         elif not all(re.fullmatch(r":?-+:?", cell) for cell in cells):
             tables[-1].append(dict(zip(header, cells, strict=True)))
     return tables
+
+
+# 1.30: the oldest release these manifests promise to work on; the newest the library bundles.
+NEWEST = all_versions()[-1]
+VERSIONS = ["1.30.0", NEWEST]
+
+
+def validation_errors(obj: dict[str, Any], version: str) -> list[str]:
+    """Why OBJ is not valid Kubernetes VERSION (empty if it is)."""
+    name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.SchemaNotFoundError as error:
+        return [f"{name}: {error.message}"]
+    except kubernetes_validate.ValidationError as error:
+        where = "/".join(str(part) for part in error.absolute_path)
+        return [f"{name}: {where}: {error.message}"]
+    return []
