@@ -73,7 +73,7 @@ def test_the_app_does_not_load_the_training_stack(tmp_path: Path) -> None:
         "from recsys.serving import create_app\n"
         "import recsys.cli.main\n"
         f"create_app(Settings(data_dir={str(tmp_path)!r}))\n"
-        "heavy = ('polars', 'efficient_apriori', 'pyspark')\n"
+        "heavy = ('polars', 'efficient_apriori', 'pyspark', 'numpy')\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

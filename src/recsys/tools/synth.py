@@ -128,6 +128,9 @@ class Family:
     songs: int
     tastes: Tastes
     lengths: Lengths
+    ds2: bool = True  # whether ds2.csv is written unless the caller says
+    # keeps songs per playlist when only the playlists are given
+    scales: bool = False
 
 
 # The Million Playlist Dataset's bounds: every playlist holds 5 to 250 tracks.
@@ -156,6 +159,19 @@ FAMILIES = {
             300_000,
             Tastes(genres=1000, zipf_exponent=0.8, hit_share=0.01, album_share=0.3),
             _MPD_LENGTHS,
+        ),
+        # The MPD itself, at its size: 1,000,000 playlists of 5 to 250 tracks (median 49,
+        # mean 66), 2.26 million distinct songs. Drawn by synth_mpd with numpy, in broad
+        # genres with album and artist pulls; its own popularity law (synth_mpd.weights)
+        # stands in for the Zipf exponent and genre skew. Its ds2 only on request.
+        Family(
+            "mpd",
+            1_000_000,
+            3_200_000,
+            Tastes(genres=20, hit_share=0.15, album_share=0.25),
+            Lengths.from_median(49, 0.83, 5, 250),
+            ds2=False,
+            scales=True,
         ),
     )
 }
@@ -191,6 +207,16 @@ def write_playlists(
     return rows
 
 
+def _sizes(shape: Family, playlists: int | None, songs: int | None) -> tuple[int, int]:
+    """Playlists and songs: as given, else the family's (in proportion, if it scales)."""
+    if songs is None and playlists is not None and shape.scales:
+        songs = max(14 * shape.tastes.genres, round(shape.songs * playlists / shape.playlists))
+    return (
+        shape.playlists if playlists is None else playlists,
+        shape.songs if songs is None else songs,
+    )
+
+
 @dataclass(frozen=True)
 class SynthReport:
     """What `synthesize` wrote, for the CLI to print."""
@@ -207,21 +233,29 @@ def synthesize(
     mean_length: float | None = None,
     seed: int = 0,
     drift: float = 0.3,
+    ds2: bool | None = None,
 ) -> SynthReport:
     """Write ds1.csv, ds2.csv and songs.csv into `out_dir`, deterministic by `seed`.
 
-    `playlists`, `songs` and `mean_length` default to the family's own.
+    `playlists`, `songs` and `mean_length` default to the family's own; `ds2` False
+    skips ds2.csv (None: the family's default). The mpd family's catalogue grows with
+    `playlists` unless `songs` is given, so a smaller mpd keeps the MPD's proportions.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
     shape = FAMILIES[family]
     tastes = shape.tastes
-    songs = shape.songs if songs is None else songs
-    playlists = shape.playlists if playlists is None else playlists
+    playlists, songs = _sizes(shape, playlists, songs)
     lengths = shape.lengths if mean_length is None else replace(shape.lengths, mean=mean_length)
     if songs < 14 * tastes.genres:
         raise ValueError(f"{songs} songs are too few for {tastes.genres} genres of albums")
     out_dir.mkdir(parents=True, exist_ok=True)
+    ds2 = shape.ds2 if ds2 is None else ds2
+    if family == "mpd":
+        from recsys.tools.synth_mpd import synthesize_mpd  # numpy: loaded only for mpd
+
+        mpd = replace(shape, lengths=lengths)
+        return SynthReport(synthesize_mpd(out_dir, mpd, playlists, songs, seed, drift, ds2))
     rng = random.Random(seed)
     catalogue = make_catalogue(rng, songs, tastes.genres)
     files: dict[str, int] = {}
@@ -230,7 +264,7 @@ def synthesize(
         writer.writerow(SONG_COLUMNS)
         writer.writerows((song.artist_name, song.track_name) for song in catalogue)
     files["songs.csv"] = len(catalogue)
-    for name, drift_share in (("ds1.csv", 0.0), ("ds2.csv", drift)):
+    for name, drift_share in (("ds1.csv", 0.0), ("ds2.csv", drift))[: 2 if ds2 else 1]:
         dataset_rng = random.Random(f"{seed}-{name}")
         taste = _TasteModel(catalogue, tastes, random.Random(f"{seed}-drift"), drift_share)
         files[name] = write_playlists(
