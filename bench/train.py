@@ -8,6 +8,7 @@ chosen from (docs/training.md, "Mining parameters").
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -31,9 +32,15 @@ FORMER_DEFAULT = 0.015
 
 
 def dataset(playlists: int = 2300) -> Path:
+    """The course-shaped dataset of `playlists`, made once; in a scratch folder first, so
+    an interrupted run leaves no half-written file to be measured later."""
     folder = OUT / ("synth" if playlists == 2300 else f"synth-{playlists}")
     if not (folder / "ds1.csv").exists():
-        synthesize(folder, playlists=playlists, seed=0)
+        scratch = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        synthesize(scratch, playlists=playlists, seed=0)
+        shutil.rmtree(folder, ignore_errors=True)
+        scratch.rename(folder)
     return folder / "ds1.csv"
 
 
