@@ -7,7 +7,7 @@ import sys
 
 from bench.common import RESULTS, write_section
 
-BENCHMARKS = ["train", "serve", "swap", "quality", "search"]
+BENCHMARKS = ["train", "serve", "swap", "quality", "search", "scale", "workers"]
 
 
 def main() -> None:

@@ -45,6 +45,14 @@ def deployed_command(data_dir: Path, port: int, metrics_port: int) -> tuple[list
     return [sys.executable, "-m", "recsys", *container["args"]], env
 
 
+def deployed_app():  # type: ignore[no-untyped-def]
+    """`recsys serve`'s app from RECSYS_* settings, for `uvicorn --factory` (bench.workers)."""
+    from recsys.serving.app import create_app
+    from recsys.settings import load_settings
+
+    return create_app(load_settings())
+
+
 async def raw_constant(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     """The floor: read the body, answer the constant. No routing, no validation."""
     if scope["type"] != "http":
