@@ -16,6 +16,8 @@ its rows (popular songs), by sorting otherwise (the long tail); both are exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import polars as pl
 
@@ -38,8 +40,8 @@ def frequent_pairs(pairs: pl.DataFrame, songs: int, min_count: int) -> pl.DataFr
     del playlist
     song = song.astype(np.int32)
     found = [
-        _count_block(song, later, rows, first, songs, min_count)
-        for rows, first in _blocks(song, later, songs)
+        _count_block(song, later, rows, block, songs, min_count)
+        for rows, block in _blocks(song, later, songs)
     ]
     return pl.concat(found) if found else pl.DataFrame(schema=PAIR_SCHEMA)
 
@@ -52,8 +54,10 @@ def _later_in_playlist(playlist: np.ndarray) -> np.ndarray:
     return (end_of_row - np.arange(1, len(playlist) + 1)).astype(np.int32)
 
 
-def _blocks(song: np.ndarray, later: np.ndarray, songs: int):
-    """(rows whose song starts pairs in the block, the block's first song) per block.
+def _blocks(
+    song: np.ndarray, later: np.ndarray, songs: int
+) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
+    """Per block: the rows whose song is in it, and its range of first songs [first, last).
 
     Blocks are runs of first songs whose co-occurrences add up to about BLOCK_ROWS; a
     single song with more is a block of its own (it holds at most one song's pairs).
