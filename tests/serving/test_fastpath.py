@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recsys.model.rules import RuleSet
+from recsys.serving import fastpath
 from recsys.serving.fastpath import PATHS, RecommendFastPath, accepted
 from recsys.serving.routes import router
 from recsys.settings import Settings
-from tests.serving.test_fuzz import CONTENT_TYPES, bodies
 from tests.support.app import AppClient, in_process
+from tests.support.bodies import CONTENT_TYPES, bodies
 
 EXAMPLES = 1500
 
@@ -96,7 +97,7 @@ def same_answer(fast: AppClient, route: AppClient, path: str, body: bytes, **hea
 
 
 def test_the_fast_path_is_on_by_default(app: AppClient) -> None:
-    assert any(entry.cls is RecommendFastPath for entry in app.app.user_middleware)
+    assert isinstance(app.app.front.app, RecommendFastPath)
 
 
 def test_any_body_gets_the_routes_answer(
@@ -167,3 +168,17 @@ def test_oversized_bodies_answer_alike(app: AppClient, route_only: AppClient) ->
     streamed = [client.post("/api/recommend", content=chunks()) for client in (app, route_only)]
     assert [r.status_code for r in streamed] == [413, 413]
     assert streamed[0].content == streamed[1].content
+
+
+def test_a_failure_in_the_fast_path_is_answered_by_the_route(
+    app: AppClient, route_only: AppClient, ds1_rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path sits in front of the app's error handling: what it fails on, the route
+    answers (here with its normal 200, as the route itself does not fail)."""
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the fast path")
+
+    monkeypatch.setattr(fastpath, "recommend_off_the_loop_if_costly", broken)
+    body = json.dumps({"songs": ds1_rules.vocabulary[:2]}).encode()
+    assert same_answer(app, route_only, "/api/recommend", body) == 200

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys import __version__
 from recsys.serving.deps import Service
@@ -21,6 +23,21 @@ from recsys.serving.watcher import ModelWatcher
 from recsys.settings import Settings
 
 log = logging.getLogger("recsys.serving")
+
+
+class ServiceApp(FastAPI):
+    """The FastAPI app, entered through `front`: the request metrics, then the hot route.
+
+    Starlette runs added middleware inside its own layers (error handling, and FastAPI's
+    body limit and telemetry), which every request would pay for. In front of them, the
+    fast path answers the requests it is sure of and hands the rest, and anything it
+    fails on, to the app; the metrics still count and time every answer.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await (self.front or super().__call__)(scope, receive, send)
 
 
 def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
@@ -47,7 +64,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         finally:
             await watcher.stop()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="recsys",
         version=__version__,
         summary="Playlist recommendations from association rules.",
@@ -59,8 +76,9 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     app.state.service = service
     app.include_router(router)
     install_pages(app)
-    if fast_path:  # inside the metrics middleware, which counts and times its answers
-        app.add_middleware(RecommendFastPath, service=service)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     install_handlers(app)
+    inner: ASGIApp = partial(FastAPI.__call__, app)
+    if fast_path:
+        inner = RecommendFastPath(inner, service)
+    app.front = RequestMetricsMiddleware(inner, metrics)
     return app

@@ -99,11 +99,15 @@ class RecommendFastPath:
             await self.app(scope, replay(body, receive), send)
             return
         songs, k = request
-        answer = await recommend_off_the_loop_if_costly(
-            model.index, songs, k or self.service.settings.top_k
-        )
+        try:
+            answer = await recommend_off_the_loop_if_costly(
+                model.index, songs, k or self.service.settings.top_k
+            )
+            content = orjson.dumps(answer_body(model, answer))
+        except Exception:  # the route meets the same failure and answers it (a JSON 500)
+            await self.app(scope, replay(body, receive), send)
+            return
         count_songs(self.service, answer)
-        content = orjson.dumps(answer_body(model, answer))
         headers = [(b"content-length", str(len(content)).encode()), _JSON]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})

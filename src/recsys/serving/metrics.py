@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -130,6 +131,7 @@ class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,8 +151,22 @@ class RequestMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+            count, timing = self._series(template, scope["method"], status)
+            count.inc()
+            timing.observe(time.perf_counter() - started)
+
+    def _series(self, template: str, method: str, status: int) -> tuple[Any, Any]:
+        """The labelled counter and histogram of a request: looked up once per label set
+        (prometheus-client's `labels` costs more than the rest of counting). The label
+        sets are bounded as the series are: route templates, methods, statuses."""
+        key = (template, method, status)
+        series = self._cache.get(key)
+        if series is None:
+            series = self._cache[key] = (
+                self.metrics.requests.labels(template, method, str(status)),
+                self.metrics.latency.labels(template),
+            )
+        return series
 
 
 def metrics_app(metrics: ServiceMetrics) -> ASGIApp:
