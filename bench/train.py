@@ -98,6 +98,7 @@ def coverage_rows(path: Path) -> list[list[object]]:
     total = playlists.playlist_count
     counts = playlists.pairs.group_by("song").len("count")
     common = counts.filter(pl.col("count") / total >= 0.01)
+    common = common.with_columns(key=playlists.keys.gather(common["song"]))  # numbers to keys
     rows = []
     for support in (0.05, 0.03, 0.025, 0.02, 0.015, 0.01):
         started = time.perf_counter()
@@ -105,7 +106,7 @@ def coverage_rows(path: Path) -> list[list[object]]:
         seconds = time.perf_counter() - started
         senders = {song for key in rules.antecedent_keys for song in decode_antecedent(key)}
         keys = [normalize_song_name(rules.vocabulary[song]) for song in senders]
-        covered = common.filter(pl.col("song").is_in(keys))
+        covered = common.filter(pl.col("key").is_in(keys))
         rows.append(
             [
                 support,
