@@ -185,34 +185,24 @@ def without(
         .sort(["count", "song"], descending=[True, False])
         .with_row_index("id")
     )
-    whole_pairs = whole.pairs.select(pair=_pair_key(pl.col("a"), pl.col("b")), count="count")
+    pair = _pair_key(pl.col("a"), pl.col("b")).alias("pair")
     # Only the pairs the whole has are subtracted from: a semi-join keeps those first, so
     # the part's rare pairs, most of them, never reach a bigger join.
-    held = _renumbered(removed.pairs, _new_ids(removed.songs, whole.songs)).join(
-        whole_pairs, on="pair", how="semi"
+    held = (
+        _renumbered(removed.pairs, _new_ids(removed.songs, whole.songs))
+        .select(pair, held="count")
+        .join(whole.pairs.lazy().select(pair), on="pair", how="semi")
+        .collect()
     )
     del removed
     pairs = (
-        whole_pairs.join(held, on="pair", how="left")
-        .select("pair", count=pl.col("count") - pl.col("held").fill_null(0))
+        whole.pairs.with_columns(pair)
+        .join(held, on="pair", how="left")
+        .select("a", "b", count=pl.col("count") - pl.col("held").fill_null(0))
         .filter(pl.col("count") >= whole.min_count)
     )
-    in_rest = _renumbered(
-        pairs.select(a=pl.col("pair") // (1 << 32), b=pl.col("pair") % (1 << 32), count="count"),
-        _new_ids(whole.songs, songs),
-    )
-    return PairCounts(
-        rest,
-        rest.playlist_count,
-        songs,
-        whole.min_count,
-        in_rest.select(
-            a=(pl.col("pair") // (1 << 32)).cast(pl.Int32),
-            b=(pl.col("pair") % (1 << 32)).cast(pl.Int32),
-            count=pl.col("held"),
-        ),
-        co=None,
-    )
+    in_rest = _renumbered(pairs, _new_ids(whole.songs, songs)).collect()
+    return PairCounts(rest, rest.playlist_count, songs, whole.min_count, in_rest, co=None)
 
 
 def _held_counts(whole: PairCounts, part: Playlists, counter: PairCounter) -> PairCounts:
@@ -232,12 +222,14 @@ def _pair_key(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return a.cast(pl.Int64) * (1 << 32) + b
 
 
-def _renumbered(pairs: pl.DataFrame, new_id: pl.Series) -> pl.DataFrame:
-    """`pairs` (a, b, count) with ids mapped through `new_id`: `pair` (a < b again), `held`
-    (the count). Lookups by position, not joins: the pairs may be many."""
-    a, b = new_id.gather(pairs["a"]), new_id.gather(pairs["b"])
-    return pl.DataFrame({"a": a, "b": b, "held": pairs["count"]}).select(
-        pair=_pair_key(pl.min_horizontal("a", "b"), pl.max_horizontal("a", "b")), held="held"
+def _renumbered(pairs: pl.DataFrame, new_id: pl.Series) -> pl.LazyFrame:
+    """`pairs` (a, b, count) with ids mapped through `new_id`, a < b again. Lookups by
+    position, not joins: the pairs may be many; lazy, so a caller's next step fuses in."""
+    x, y = new_id.gather(pairs["a"]), new_id.gather(pairs["b"])
+    return pl.LazyFrame({"x": x, "y": y, "count": pairs["count"]}).select(
+        a=pl.min_horizontal("x", "y").cast(pl.Int32),
+        b=pl.max_horizontal("x", "y").cast(pl.Int32),
+        count="count",
     )
 
 
