@@ -296,8 +296,10 @@ def run_demo(out_dir: Path, pace: Pace, report: Reporter) -> DemoSummary:
             probe_out, _ = probe.communicate(timeout=60)
             probe_summary = json.loads(probe_out.strip().splitlines()[-1])
         finally:
-            story.stop_refreshing()
-            children.stop_all()
+            try:
+                story.stop_refreshing()
+            finally:  # every child is stopped, even if stopping the refresh loop fails
+                children.stop_all()
     return DemoSummary(
         requests=probe_summary["requests"],
         failed_requests=probe_summary["failures"],
