@@ -101,6 +101,25 @@ def test_half_sent_headers_are_cut_off(server: ServerProcess) -> None:
     assert 0.5 < waited < 20, f"closed after {waited:.1f} s with RECSYS_CLIENT_TIMEOUT=1"
 
 
+def test_a_kept_alive_connection_stalling_in_its_next_headers_is_cut_off(
+    server: ServerProcess,
+) -> None:
+    """Each request on a connection gets its own deadline, not only the first."""
+    with socket.create_connection(("127.0.0.1", server.port)) as raw:
+        raw.settimeout(30)
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'"ok"}'):
+            answer += raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        time.sleep(0.6)  # past half the first request's deadline
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        started = time.monotonic()
+        assert raw.recv(1024) == b""  # closed by the server
+        waited = time.monotonic() - started
+    assert 0.5 < waited < 20, f"closed after {waited:.1f} s with RECSYS_CLIENT_TIMEOUT=1"
+
+
 def test_a_slow_body_gets_a_408(server: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as raw:
         raw.sendall(b"POST /api/recommend HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")

@@ -8,8 +8,8 @@ from recsys.cli.serve import _listen
 
 
 def test_accepted_connections_have_tcp_nodelay() -> None:
-    """An answer is two writes (head, body): with Nagle's algorithm the body waits for the
-    client's delayed ACK (~40 ms). The event loop sets TCP_NODELAY only on sockets whose
+    """With Nagle's algorithm, a write made while an earlier one is unacknowledged waits for
+    the client's delayed ACK (~40 ms). The event loop sets TCP_NODELAY only on sockets whose
     protocol is IPPROTO_TCP, and Linux passes the listener's option to accepted sockets."""
     with _listen("127.0.0.1", 0) as listener:
         assert listener.proto == socket.IPPROTO_TCP

@@ -39,9 +39,10 @@ def _try_it(settings: Settings) -> str:
 def _listen(host: str, port: int) -> socket.socket:
     """A bound, listening TCP socket (IPv6 when the host is an IPv6 address).
 
-    Accepted connections get TCP_NODELAY: an answer goes out as two writes (head, body),
-    and with Nagle's algorithm the second waits for the client's delayed ACK. The protocol
-    is named, as the event loop sets TCP_NODELAY only on IPPROTO_TCP sockets.
+    Accepted connections get TCP_NODELAY: with Nagle's algorithm, a write made while an
+    earlier one is unacknowledged (a large answer's second segment, a pipelined answer)
+    waits for the client's delayed ACK. The protocol is named, as the event loop sets
+    TCP_NODELAY only on IPPROTO_TCP sockets.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -72,6 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         by_port(app, metrics, settings.metrics_port),
         http=guarded_protocol(settings.client_timeout, settings.max_connections),
         access_log=settings.access_log,
+        # X-Forwarded-For only changes the client address, which only the access log shows.
+        proxy_headers=settings.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     listeners = [_listen(settings.host, port) for port in (settings.port, settings.metrics_port)]
