@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     disable_created_metrics,
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-disable_created_metrics()  # *_created series only add noise to every scrape
+from recsys.serving.request_stats import RequestStats
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+disable_created_metrics()  # *_created series only add noise to every scrape
 
 
 class ServiceMetrics:
@@ -31,19 +29,8 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "recsys_http_requests",
-            "HTTP requests by route template, method and status code.",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "recsys_http_request_duration_seconds",
-            "Time to answer, by route template.",
-            ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.requests = RequestStats()
+        self.registry.register(self.requests)
         self.reloads = Counter(
             "recsys_model_reloads",
             "Model reload attempts by result (loaded, failed).",
@@ -55,15 +42,6 @@ class ServiceMetrics:
             "Times a crashed watcher task was restarted.",
             registry=self.registry,
         )
-        recommended = Counter(
-            "recsys_recommended_songs",
-            "Songs answered, by where they came from: rules, or the popularity fill.",
-            ["source"],
-            registry=self.registry,
-        )
-        # Resolved once: both series exist from the start, and a request pays no look-up.
-        self.from_rules = recommended.labels("rules")
-        self.from_popularity = recommended.labels("popularity")
         self._add_model_gauges()
 
     def _add_model_gauges(self) -> None:
@@ -130,8 +108,7 @@ class RequestMetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
-        self.metrics = metrics
-        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.requests = metrics.requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,24 +126,8 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            count, timing = self._series(template, scope["method"], status)
-            count.inc()
-            timing.observe(time.perf_counter() - started)
-
-    def _series(self, template: str, method: str, status: int) -> tuple[Any, Any]:
-        """The labelled counter and histogram of a request: looked up once per label set
-        (prometheus-client's `labels` costs more than the rest of counting). The label
-        sets are bounded as the series are: route templates, methods, statuses."""
-        key = (template, method, status)
-        series = self._cache.get(key)
-        if series is None:
-            series = self._cache[key] = (
-                self.metrics.requests.labels(template, method, str(status)),
-                self.metrics.latency.labels(template),
-            )
-        return series
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.record(template, scope["method"], status, time.perf_counter() - started)
 
 
 def metrics_app(metrics: ServiceMetrics) -> ASGIApp:

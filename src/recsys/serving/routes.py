@@ -94,8 +94,7 @@ async def recommend(request: Request) -> Response:
 
 def count_songs(parts: Service, answer: Recommendation) -> None:
     """Count the recommended songs by where they came from (the fast path counts alike)."""
-    parts.metrics.from_rules.inc(len(answer.songs) - answer.filled)
-    parts.metrics.from_popularity.inc(answer.filled)
+    parts.metrics.requests.recommended(len(answer.songs) - answer.filled, answer.filled)
 
 
 def answer_body(model: ServedModel, answer: Recommendation) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""What every request adds to the metrics, kept as plain numbers and turned into
+Prometheus samples only when scraped.
+
+prometheus-client's counters and histograms take a lock on every update, which each
+request would pay for several times. Every update here and every scrape (the metrics
+listener is served by the same event loop) run on the event loop's one thread, so plain
+numbers need no lock. Series are keyed by route template, method and status: bounded.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+from itertools import accumulate
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BOUNDS = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
+
+
+class RequestStats(Collector):
+    """Requests by route, method and status; their latency by route; songs by source."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = {}
+        # route -> requests per latency bucket (the last is +Inf), then the seconds' sum
+        self.latency: dict[str, list[float]] = {}
+        self.songs = {"rules": 0, "popularity": 0}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        timing = self.latency.get(route)
+        if timing is None:
+            timing = self.latency[route] = [0] * len(_BOUNDS) + [0.0]
+        timing[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
+        timing[-1] += seconds
+
+    def recommended(self, from_rules: int, from_popularity: int) -> None:
+        self.songs["rules"] += from_rules
+        self.songs["popularity"] += from_popularity
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "recsys_http_requests",
+            "HTTP requests by route template, method and status code.",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in self.requests.items():
+            requests.add_metric([route, method, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "recsys_http_request_duration_seconds",
+            "Time to answer, by route template.",
+            labels=["route"],
+        )
+        for route, timing in self.latency.items():
+            cumulative = accumulate(timing[:-1])
+            latency.add_metric([route], list(zip(_BOUNDS, cumulative, strict=True)), timing[-1])
+        yield latency
+        songs = CounterMetricFamily(
+            "recsys_recommended_songs",
+            "Songs answered, by where they came from: rules, or the popularity fill.",
+            labels=["source"],
+        )
+        for source, count in self.songs.items():
+            songs.add_metric([source], count)
+        yield songs
