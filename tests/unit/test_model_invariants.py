@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+from array import array
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from recsys.model.build import DatasetInfo, build_model
-from recsys.model.format import ModelError, decode_model, encode_antecedent, read_model
+from recsys.model.format import (
+    ModelError,
+    _all_within,
+    decode_model,
+    encode_antecedent,
+    read_model,
+)
 from recsys.model.index import RuleIndex
 from recsys.model.rules import MiningParams, RuleSet
 
@@ -57,6 +64,7 @@ def test_the_good_model_loads_and_answers() -> None:
         ),
         ({"antecedent_keys": [0, encode_antecedent((1,))]}, "longer than its max_rule_length"),
         ({"consequents": [1, 9, 0]}, "outside its vocabulary"),
+        ({"consequents": [1, -1, 0]}, "outside its vocabulary"),
         ({"rank": [2, 1, 0]}, "not sorted by rank"),
         ({"vocabulary": ["a", "b"]}, "vocabulary does not match"),
     ],
@@ -87,3 +95,14 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     for name in ("fifo.rsm", "zero.rsm"):
         with pytest.raises(ModelError, match="not a regular file"):
             read_model(tmp_path / name)
+
+
+@pytest.mark.parametrize("position", [0, 65535, 65536, 199_999])
+def test_the_range_check_sees_every_slice(position: int) -> None:
+    """Consequents are range-checked a slice at a time: a bad one anywhere is found."""
+    values = array("i", [3]) * 200_000
+    assert _all_within(values, 0, 4)
+    for bad in (-1, 4):
+        values[position] = bad
+        assert not _all_within(values, 0, 4)
+        values[position] = 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 
 from recsys.cli.common import Commands, add_command, data_dir_flag, say, settings_from
 from recsys.errors import RecsysError
@@ -13,6 +14,12 @@ from recsys.settings import Settings
 # Kubernetes waits terminationGracePeriodSeconds for a pod to stop: the preStop sleep plus
 # this must fit inside it (the deployment tests check the manifest side).
 GRACEFUL_SHUTDOWN_SECONDS = 30
+
+# A new model is read and indexed in a worker thread while the event loop answers requests.
+# When two threads want the GIL, Python hands it over every switch interval (5 ms unless
+# told), so each handover could keep waiting requests that long while a model loads. A
+# shorter interval keeps swaps out of the tail latency; with one busy thread it is unused.
+GIL_SWITCH_SECONDS = 0.0005
 
 
 def _try_it(settings: Settings) -> str:
@@ -64,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from recsys.serving.metrics import by_port, metrics_app
 
     settings = settings_from(args)
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     if settings.metrics_port == settings.port:
         raise RecsysError(f"RECSYS_METRICS_PORT must differ from the API's port {settings.port}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")

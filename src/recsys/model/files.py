@@ -43,10 +43,14 @@ def _read_capped(fd: int, path: Path, limit: int, what: str) -> bytes:
         raise ModelError(f"{what} is not a regular file: {path}")
     if info.st_size > limit:
         raise ModelError(f"{what} is larger than the cap of {limit} bytes: {path}")
-    chunks, size = [], 0
-    while chunk := os.read(fd, min(_CHUNK, limit + 1 - size)):
+    # The size fstat gave, plus one byte to notice growth, in one read: the copy happens
+    # in the kernel with the GIL released, where joining chunks would hold it (the API
+    # reads models in a thread beside its event loop). Whatever follows comes in chunks.
+    chunks = [os.read(fd, min(info.st_size, limit) + 1)]
+    size = len(chunks[0])
+    while size <= limit and (chunk := os.read(fd, min(_CHUNK, limit + 1 - size))):
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit:  # it grew while we read it
-            raise ModelError(f"{what} is larger than the cap of {limit} bytes: {path}")
-    return b"".join(chunks)
+    if size > limit:  # it grew while we read it
+        raise ModelError(f"{what} is larger than the cap of {limit} bytes: {path}")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

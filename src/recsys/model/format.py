@@ -213,9 +213,19 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None
         raise ModelError("model header lacks a valid params.max_rule_length")
     if any(len(arrays[name]) != rules for name in ("confidence", "lift", "support", "rank")):
         raise ModelError("model rule columns have different lengths")
-    if rules and not (min(arrays["consequents"]) >= 0 and max(arrays["consequents"]) < songs):
+    if not _all_within(arrays["consequents"], 0, songs):
         raise ModelError("model rules name songs outside its vocabulary")
     _check_groups(arrays, songs, rule_length - 1)
+
+
+def _all_within(values: array, low: int, high: int) -> bool:
+    """low <= every value < high, a slice at a time: each C call stays short, so while the
+    API checks a large model in a thread, its event loop gets the GIL between slices."""
+    step = 1 << 16
+    return all(
+        low <= min(part) and max(part) < high
+        for part in (values[start : start + step] for start in range(0, len(values), step))
+    )
 
 
 def _increasing(values: array) -> bool:
