@@ -4,6 +4,7 @@
   and environment from deploy/kustomize/base/deployment.yaml, with local ports and paths.
 - `python -m bench.apps raw PORT`: the floor, a raw ASGI app under uvicorn that reads the
   whole body and answers a constant of the answer's shape: the cost of uvicorn alone.
+  `raw-recsys` runs the same app under `recsys serve`'s own protocol, for reference.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def deployed_app():  # type: ignore[no-untyped-def]
     return create_app(load_settings())
 
 
+def _deployed_protocol():  # type: ignore[no-untyped-def]
+    from recsys.serving.guard import guarded_protocol
+    from recsys.settings import load_settings
+
+    settings = load_settings()
+    return guarded_protocol(settings.client_timeout, settings.max_connections)
+
+
+# `recsys serve`'s HTTP protocol (its limits, one write per answer), for `uvicorn --http`.
+DeployedProtocol = _deployed_protocol()
+
+
 async def raw_constant(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     """The floor: read the body, answer the constant. No routing, no validation."""
     if scope["type"] != "http":
@@ -70,8 +83,14 @@ async def raw_constant(scope, receive, send) -> None:  # type: ignore[no-untyped
 
 
 def main() -> None:
+    """`raw PORT`: under uvicorn as it comes; `raw-recsys PORT`: under `recsys serve`'s
+    protocol and settings (one write per answer, no proxy headers)."""
     port = int(sys.argv[2])
-    uvicorn.run(raw_constant, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    recsys = {"http": DeployedProtocol, "proxy_headers": False}
+    options = recsys if sys.argv[1] == "raw-recsys" else {}
+    uvicorn.run(
+        raw_constant, host="127.0.0.1", port=port, access_log=False, log_level="warning", **options
+    )
 
 
 if __name__ == "__main__":

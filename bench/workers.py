@@ -4,7 +4,8 @@ The same CPU budget in every configuration (the servers share CPU 0; wrk runs on
 the ds1 model, and three ways to spend it: one `recsys serve` process as deployed; two of
 them on two ports, as two pods would be (each driven by its own wrk); and one process
 running uvicorn with two workers (`--workers 2`, each worker a full copy of the app and
-its model). Throughput is summed over the wrk runs, memory over the server processes.
+its model, with `recsys serve`'s HTTP protocol and settings). Throughput is summed over
+the wrk runs, memory over the server processes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def driven(urls: list[str], bodies: list[bytes]) -> WrkResult:
 def uvicorn_workers(port: int, data_dir_env: dict[str, str]):  # type: ignore[no-untyped-def]
     args = [
         sys.executable, "-m", "uvicorn", "--factory", "bench.apps:deployed_app",
+        "--http", "bench.apps:DeployedProtocol", "--no-proxy-headers",
         "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
         "--log-level", "warning",
     ]  # fmt: skip
