@@ -11,6 +11,7 @@ held past the step, so a streamed response still leaves as it is produced.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -29,7 +30,7 @@ class CoalescingTransport:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
 
-    def writelines(self, lines: list[bytes]) -> None:
+    def writelines(self, lines: Iterable[bytes]) -> None:
         for data in lines:
             self.write(data)
 
