@@ -61,3 +61,9 @@ clean:
 ## test-images: build both images with podman on a local Debian base and run them for real (root)
 test-images:
 	bash images/test-images.sh
+
+.PHONY: e2e
+## e2e: install ArgoCD on the cluster of KUBECONFIG, deploy the dev overlay, measure three changes
+## (deploy/e2e/run.sh; E2E_ARGS='--repo URL [--revision REV] ...', see its --help)
+e2e:
+	bash deploy/e2e/run.sh $(if $(KUBECONFIG),--kubeconfig "$(KUBECONFIG)") $(E2E_ARGS)
