@@ -84,6 +84,15 @@ def test_the_application_syncs_by_itself_and_retries(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_retry_applies_the_newest_commit(overlay: str) -> None:
+    """ArgoCD's application controller retries a failed sync at the revision that failed
+    unless `retry.refresh` is set (argo-cd pull request 23038, ArgoCD 3.2), and its automated
+    sync does not try a failed commit again (its auto-sync docs): without it, a fix pushed
+    after a failure waits until every retry of the broken commit has failed."""
+    assert applications()[overlay]["spec"]["syncPolicy"]["retry"]["refresh"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_application_deploys_where_the_overlay_puts_things(overlay: str) -> None:
     spec = applications()[overlay]["spec"]
     rendered = render_overlay(overlay)
@@ -118,9 +127,11 @@ def test_the_project_is_well_formed() -> None:
     spec = found["spec"]
     for entry in spec["destinations"]:
         assert set(entry) == {"server", "namespace"}
-    for key in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
-        for entry in spec[key]:
-            assert set(entry) == {"group", "kind"}, key
+    for entry in spec["namespaceResourceWhitelist"]:
+        assert set(entry) == {"group", "kind"}
+    # Cluster-scoped objects are admitted by name as well (see the test below).
+    for entry in spec["clusterResourceWhitelist"]:
+        assert set(entry) == {"group", "kind", "name"}
     for key in ("clusterResourceBlacklist", "namespaceResourceBlacklist"):
         assert key not in spec, f"{key}: the whitelists say it all"
 
@@ -147,21 +158,30 @@ def group_kind(obj: Obj) -> tuple[str, str]:
     return (api_version.rpartition("/")[0], obj["kind"])
 
 
-def test_the_project_admits_exactly_the_kinds_the_overlays_render() -> None:
-    """Cluster-scoped objects (no namespace once rendered: the dev Namespace) against the
-    cluster whitelist, the rest against the namespace whitelist. Both lists are exact: a
-    kind nothing renders is a permission nobody needs."""
-    cluster: set[tuple[str, str]] = set()
+def test_the_project_admits_exactly_the_kinds_and_namespaces_the_overlays_render() -> None:
+    """ArgoCD's AppProject admits a cluster-scoped object by its group and kind, and, when
+    the entry has a `name`, by that name too (a glob; argocd proj allow-cluster-resource
+    PROJECT GROUP KIND NAME). Without a name, the Namespace entry would let an Application of
+    this project create any namespace, and prune delete it. So cluster-scoped objects (no
+    namespace once rendered: the dev Namespace) are listed by group, kind and exact name, the
+    rest by group and kind. Both lists are exact: what nothing renders is a permission
+    nobody needs. The namespaces the project deploys into are the ones rendered."""
+    cluster: set[tuple[str, str, str]] = set()
     namespaced: set[tuple[str, str]] = set()
+    namespaces: set[str] = set()
     for overlay in OVERLAYS:
         for obj in render_overlay(overlay).objects:
-            scope = namespaced if obj["metadata"].get("namespace") else cluster
-            scope.add(group_kind(obj))
+            if obj["metadata"].get("namespace"):
+                namespaced.add(group_kind(obj))
+                namespaces.add(obj["metadata"]["namespace"])
+            else:
+                cluster.add((*group_kind(obj), obj["metadata"]["name"]))
     spec = project()["spec"]
-
-    def listed(key: str) -> list[tuple[str, str]]:
-        return sorted((entry["group"], entry["kind"]) for entry in spec[key])
-
-    assert listed("clusterResourceWhitelist") == sorted(cluster)
-    assert listed("namespaceResourceWhitelist") == sorted(namespaced)
-    assert cluster == {("", "Namespace")}
+    assert sorted(
+        (entry["group"], entry["kind"], entry["name"]) for entry in spec["clusterResourceWhitelist"]
+    ) == sorted(cluster)
+    assert sorted(
+        (entry["group"], entry["kind"]) for entry in spec["namespaceResourceWhitelist"]
+    ) == sorted(namespaced)
+    assert cluster == {("", "Namespace", "recsys-dev")}
+    assert {entry["namespace"] for entry in spec["destinations"]} == namespaces

@@ -279,8 +279,14 @@ def test_the_api_does_not_depend_on_the_dataset_config(rendered: Rendered) -> No
 # --- the shared volume ------------------------------------------------------------------
 
 
-def test_the_data_volume_is_shared_read_write_many(rendered: Rendered) -> None:
-    assert rendered.one("PersistentVolumeClaim", PVC)["spec"]["accessModes"] == ["ReadWriteMany"]
+def test_the_data_volume_is_read_write_once_on_one_node_and_many_on_several(
+    rendered: Rendered,
+) -> None:
+    """dev (one node, the cluster's own provisioner) asks for the one mode every provisioner
+    gives; prod (replicas spread over nodes, a pre-made NFS volume) for ReadWriteMany.
+    tests/deploy/test_cluster_rules.py holds the rule for every rendering."""
+    modes = rendered.one("PersistentVolumeClaim", PVC)["spec"]["accessModes"]
+    assert modes == {"dev": ["ReadWriteOnce"], "prod": ["ReadWriteMany"]}[rendered.overlay]
 
 
 def test_the_api_mounts_the_data_read_only(rendered: Rendered) -> None:
@@ -332,14 +338,15 @@ def test_the_trainer_job_is_an_argocd_sync_hook(rendered: Rendered) -> None:
 def test_the_trainer_runs_beside_the_api_after_what_it_needs(rendered: Rendered) -> None:
     """ArgoCD applies one sync wave at a time and waits for it to be healthy.
 
-    The trainer needs the dataset ConfigMap and the PVC from an earlier wave; the API must
-    share the trainer's wave, since its pods are ready only once the trainer has published.
+    The trainer needs the dataset ConfigMap from an earlier wave; the API must share the
+    trainer's wave, since its pods are ready only once the trainer has published; the PVC
+    shares it too, since their pods are what binds it (tests/deploy/test_cluster_rules.py).
     """
 
     trainer = sync_wave(rendered.one("Job", "recsys-train"))
     assert sync_wave(rendered.one("Deployment", API)) == trainer
     assert sync_wave(rendered.one("ConfigMap", DATASET_CONFIG)) < trainer
-    assert sync_wave(rendered.one("PersistentVolumeClaim", PVC)) < trainer
+    assert sync_wave(rendered.one("PersistentVolumeClaim", PVC)) == trainer
 
 
 def test_the_refresh_cronjob_never_overlaps(rendered: Rendered) -> None:

@@ -1,6 +1,7 @@
-"""The trainer's sizing for the Million Playlist Dataset's scale (components/trainer-mpd),
-rendered onto the prod overlay as docs/deployment.md ("Sizing the trainer") says to, follows
-the documented rule from the measured peak in bench/RESULTS.md."""
+"""The sizing for the Million Playlist Dataset's scale (components/trainer-mpd), rendered onto
+the prod overlay as docs/deployment.md ("Sizing the trainer") says to, follows the documented
+rules from the figures measured in bench/RESULTS.md: the trainer's from its peak, the API's
+from its resident memory with a model of that many songs."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from recsys.settings import Settings
 from tests.support.manifests import (
     KUSTOMIZE,
     VERSIONS,
     Obj,
     containers,
     load_yaml_documents,
+    markdown_section,
     pod_template,
     render,
     validation_errors,
@@ -97,3 +100,46 @@ def test_the_component_is_documented_where_the_docs_say() -> None:
     docs = (REPO / "docs" / "deployment.md").read_text()
     assert "components/trainer-mpd" in docs
     assert Path(COMPONENT / "kustomization.yaml").is_file()
+
+
+# --- the API at the MPD's size -------------------------------------------------------------
+
+# An upper bound on a song's share of a model file: 8 bytes and its name (docs/operations.md,
+# "Sizing memory"), the name taken at 64 bytes; and on a rule's: 32 bytes, plus 16 for its
+# antecedent.
+SONG_BYTES = 8 + 64
+RULE_BYTES = 32 + 16
+
+
+def api_at_mpd_size() -> tuple[int, float]:
+    """The song count and the API's resident memory (bytes) with a model of that many songs
+    loaded and its search structure built, from bench/RESULTS.md, "Song search"."""
+    results = (REPO / "bench" / "RESULTS.md").read_text()
+    section = markdown_section(results, "Song search")
+    (songs,) = re.findall(r"on a model of ([\d,]+) songs", section)
+    (after,) = re.findall(r"process RSS \d+ MB before, (\d+) MB after", section)
+    return int(songs.replace(",", "")), float(after) * 1024**2
+
+
+def operations_factor() -> int:
+    section = markdown_section((REPO / "docs" / "operations.md").read_text(), "Sizing memory")
+    (factor,) = re.findall(r"^API memory limit >= R \+ (\d+) x F$", section, re.M)
+    return int(factor)
+
+
+def test_the_component_sizes_the_api_for_a_model_of_that_size(sized: list[Obj]) -> None:
+    """Every API replica loads each new model at the same swap: one under-sized limit and all
+    of them are OOM-killed together. The rule of docs/operations.md (limit >= R + 3 x F),
+    with R measured with a model of the MPD's song count (bench/RESULTS.md, "Song search")
+    and F bounded by that song count and RECSYS_MAX_RULES, the most rules a model may have."""
+    songs, resident = api_at_mpd_size()
+    assert songs >= 2_000_000  # the MPD's 2.26 million tracks, rounded as the bench does
+    model_bytes = songs * SONG_BYTES + Settings().max_rules * RULE_BYTES
+    needed = resident + operations_factor() * model_bytes
+    (api,) = [obj for obj in sized if obj["kind"] == "Deployment"]
+    (container,) = containers(api)
+    resources = container["resources"]
+    assert quantity(resources["limits"]["memory"]) >= needed
+    assert quantity(resources["requests"]["memory"]) == quantity(resources["limits"]["memory"])
+    docs = (REPO / "docs" / "deployment.md").read_text()
+    assert "R + 3 x F" in markdown_section(docs, "Sizing the trainer")

@@ -101,14 +101,65 @@ def test_its_kube_play_steps_are_the_ones_test_images_runs() -> None:
     assert built == {script_value("API_IMAGE"), script_value("TRAINER_IMAGE")}
 
 
-def test_its_minikube_images_are_the_ones_the_dev_overlay_runs() -> None:
-    page = section("3. minikube, with kubectl")
-    built = {
-        words[words.index("-t") + 1] for words in commands(page) if words[:2] == ["docker", "build"]
-    }
+def dev_images() -> set[str]:
     dev = render_overlay("dev")
-    assert built == {c["image"] for w in dev.workloads() for c in containers(w)}
-    assert "kubectl apply -k deploy/kustomize/overlays/dev" in page
+    return {c["image"] for w in dev.workloads() for c in containers(w)}
+
+
+def subsection(title: str) -> str:
+    page = section("3. A local cluster, with kubectl")
+    match = re.search(rf"^### {re.escape(title)}\n(.*?)(?=^### |\Z)", page, re.M | re.S)
+    assert match, f"section 3 has no subsection {title!r}"
+    return match.group(1)
+
+
+def built_on_the_host() -> set[str]:
+    page = section("3. A local cluster, with kubectl")
+    before = page[: page.index("### kind")]
+    return {w[w.index("-t") + 1] for w in commands(before) if w[:2] == ["docker", "build"]}
+
+
+@pytest.mark.parametrize(
+    ("cluster", "loads"),
+    [
+        ("kind", ["kind", "load", "docker-image"]),
+        ("k3d", ["k3d", "image", "import"]),
+    ],
+)
+def test_kind_and_k3d_load_the_images_the_dev_overlay_runs(cluster: str, loads: list[str]) -> None:
+    """kind's and k3d's nodes are containers with their own image store: an image only in the
+    host's Docker is not there, and IfNotPresent never pulls it."""
+    (load,) = [words for words in commands(subsection(cluster)) if words[:3] == loads]
+    images = [word for word in load[3:] if not word.startswith("-") and "recsys-" in word]
+    assert set(images) == dev_images() == built_on_the_host()
+
+
+def test_minikube_builds_the_images_inside_the_cluster() -> None:
+    """`minikube image build` works whatever the runtime and node count; `minikube
+    docker-env` refuses clusters of several nodes and runtimes other than docker."""
+    page = subsection("minikube")
+    builds = [words for words in commands(page) if words[:3] == ["minikube", "image", "build"]]
+    assert {words[words.index("-t") + 1] for words in builds} == dev_images()
+    for words in builds:
+        tag = words[words.index("-t") + 1]
+        target = tag.removeprefix("recsys-").split(":")[0]
+        assert f"--build-opt=target={target}" in words
+        assert words[words.index("-f") + 1] == "images/Dockerfile"
+    assert "docker-env" not in " ".join(" ".join(words) for words in commands(page))
+
+
+def test_docker_desktop_uses_the_images_docker_built() -> None:
+    assert built_on_the_host() == dev_images()
+    assert not [w for w in commands(subsection("Docker Desktop")) if "load" in w or "import" in w]
+
+
+def test_the_dev_overlay_is_applied_unedited_on_every_local_cluster() -> None:
+    page = section("3. A local cluster, with kubectl")
+    shown = commands(page)
+    first_apply = shown.index(["kubectl", "apply", "-k", "deploy/kustomize/overlays/dev"])
+    assert not [w for w in shown[:first_apply] if "deploy/kustomize" in " ".join(w)]
+    for cluster in ("kind", "k3d", "minikube", "Docker Desktop"):
+        assert subsection(cluster)
 
 
 @pytest.mark.parametrize(
