@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.support.paths import SAMPLE_DS1
@@ -20,7 +21,7 @@ def test_json_contract_on_the_bundled_sample(data_dir: Path) -> None:
     done = run_recsys("evaluate", str(SAMPLE_DS1), "--json", data_dir=data_dir)
     assert done.returncode == 0, done.stderr
     result = done.json()
-    for method in ("rules", "cooccurrence", "popularity", "random"):
+    for method in ("rules", "ease", "knn", "cooccurrence", "popularity", "random"):
         assert set(result[method]) == METRICS
         assert all(0.0 <= value <= 1.0 for value in result[method].values())
     assert result["k"] == 10
@@ -29,6 +30,16 @@ def test_json_contract_on_the_bundled_sample(data_dir: Path) -> None:
     assert result["rules"]["ndcg"] > 5 * result["random"]["ndcg"]
     assert result["popularity"]["ndcg"] > 5 * result["random"]["ndcg"]
     assert result["cooccurrence"]["ndcg"] > 5 * result["random"]["ndcg"]
+    assert result["ease"]["ndcg"] > 5 * result["random"]["ndcg"]
+    assert result["knn"]["ndcg"] > 5 * result["random"]["ndcg"]
+    ease, knn = result["baselines"]["ease"], result["baselines"]["knn"]
+    # 270 train playlists, thousands of songs: EASE inverts in playlist space
+    assert (ease["space"], ease["dimension"]) == ("playlists", 270)
+    assert ease["lambda"] in {point["lambda"] for point in ease["grid"]}
+    assert (knn["neighbours"], knn["alpha"]) in {
+        (point["neighbours"], point["alpha"]) for point in knn["grid"]
+    }
+    assert ease["validation_queries"] == knn["validation_queries"] == 27  # 10% of 270
     assert result["popularity"]["fill_share"] == result["random"]["fill_share"] == 0.0
     assert not (data_dir / "models").exists()  # evaluation never publishes
 
@@ -74,11 +85,13 @@ def test_table_flags_and_settings(data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:3] == ["method", "hit@5", "prec@5"]
-    methods = ["rules", "cooccurrence", "popularity", "random"]
-    assert [line.split()[0] for line in lines[1:5]] == methods
-    assert "60 test playlists" in lines[5]
-    assert "3 seed songs" in lines[5]
-    assert "min_support 0.05, min_confidence 0.2" in lines[5]  # env, overridden by the flag
+    methods = ["rules", "ease", "knn", "cooccurrence", "popularity", "random"]
+    assert [line.split()[0] for line in lines[1:7]] == methods
+    assert "60 test playlists" in lines[7]
+    assert "3 seed songs" in lines[7]
+    assert "min_support 0.05, min_confidence 0.2" in lines[7]  # env, overridden by the flag
+    assert lines[8].startswith("baselines: ease lambda ")
+    assert re.search(r"; tuned on \d+ validation queries from the train split$", lines[8])
 
 
 def test_same_seed_same_numbers_other_seed_other_split(data_dir: Path) -> None:

@@ -14,12 +14,16 @@ import pytest
 from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams
 from recsys.settings import load_settings
+from recsys.tools.ease import DEFAULT_LAMBDA, tuned_ease
 from recsys.tools.evaluate import (
     EvaluateOptions,
     EvaluationError,
     evaluate,
+    evaluate_playlists,
     random_recommender,
 )
+from recsys.tools.knn import DEFAULT, tuned_knn
+from recsys.tools.validation import best, validation_split
 from recsys.training.fetch import Snapshot, fetched
 from recsys.training.holdout import (
     HoldoutError,
@@ -255,7 +259,57 @@ def test_evaluate_runs_the_whole_command_path(tmp_path: Path) -> None:
     assert result.test_playlists + result.skipped_playlists == 50
     assert result.train_playlists == 150
     summary = result.to_json()
-    methods = {"rules", "cooccurrence", "popularity", "random"}
-    assert set(summary) >= methods | {"k", "seeds", "test_playlists"}
+    methods = {"rules", "ease", "knn", "cooccurrence", "popularity", "random"}
+    assert set(summary) >= methods | {"k", "seeds", "test_playlists", "baselines"}
     assert summary["rules"]["hit_rate"] > summary["popularity"]["hit_rate"]
-    assert [line.split()[0] for line in lines] == ["load", "split", "train", "score"]
+    for baseline in ("ease", "knn"):  # the planted pair is what any item-item model finds
+        assert summary[baseline]["hit_rate"] > summary["popularity"]["hit_rate"]
+    stages = [line.split()[0] for line in lines]
+    assert stages[:2] == ["load", "split"]
+    assert stages[-3:] == ["train", "baselines", "score"]
+
+
+# The tuned baselines: chosen on the train part only.
+
+
+def test_baselines_are_tuned_without_the_test_playlists(tmp_path: Path) -> None:
+    """Change only what the test playlists hold: the baselines' choice must not move."""
+    playlists, snapshot = load_planted(tmp_path)
+    split = split_playlists(playlists, test_fraction=0.25, seeds=1, seed=0)
+    test_pids = set(split.test.named()["pid"].to_list())
+    validation = validation_split(split.train, test_fraction=0.25, seeds=1, seed=0)
+    assert validation is not None
+    seen = set(validation.train.named()["pid"]) | {query.pid for query in validation.queries}
+    assert seen
+    assert not seen & test_pids
+    rows = playlists.named()
+    noisy = pl.concat(
+        [rows, pl.DataFrame({"pid": sorted(test_pids), "song": "extra noise"})]
+    ).rename({"song": "track_name"})
+    runs = [
+        evaluate_playlists(
+            data,
+            load_settings(min_support=0.05),
+            EvaluateOptions(test_fraction=0.25, seeds=1, k=1, seed=0),
+            url="planted.csv",
+            snapshot=snapshot,
+            report=lambda _line: None,
+        )
+        for data in (playlists, clean_pairs(noisy))
+    ]
+    assert runs[0].baselines == runs[1].baselines
+    assert runs[0].baselines["ease"]["validation_queries"] == len(validation.queries)
+
+
+def test_baselines_keep_their_defaults_when_the_train_part_cannot_be_split() -> None:
+    train = playlists_of({"p1": ["a", "b"], "p2": ["b", "c"], "p3": ["a", "c"]})
+    assert validation_split(train, test_fraction=0.1, seeds=1, seed=0) is None
+    ease, knn = tuned_ease(train, None, 10), tuned_knn(train, None, 10)
+    assert ease.params["lambda"] == DEFAULT_LAMBDA
+    assert (knn.params["neighbours"], knn.params["alpha"]) == DEFAULT
+    assert ease.validation_queries == knn.validation_queries == 0
+    assert ease.recommend(["a"], 2).songs == knn.recommend(["a"], 2).songs == ["b", "c"]
+
+
+def test_ties_in_validation_go_to_the_first_point_of_the_grid() -> None:
+    assert best({3: 0.5, 1: 0.7, 2: 0.7}) == 1

@@ -5,11 +5,15 @@ are split by pid into a train and a test part; the model is trained on the train
 through the same code as `recsys train` (mine, encode, decode) and answered by the real
 `RuleIndex`, so the numbers include its name normalisation and its popularity fill. Each
 test playlist sends `seeds` of its songs and the answer is scored against the songs it
-kept hidden. Three baselines are scored on the same queries, trained on the same split:
-item-to-item co-occurrence (songs that share playlists with the ones sent, see
-`recsys.tools.cooccurrence`), the most popular songs, and random songs. A model that
+kept hidden. Five baselines are scored on the same queries, trained on the same split:
+EASE (`recsys.tools.ease`) and a tuned item-kNN (`recsys.tools.knn`), the strong
+item-item models the rules are measured against, their hyper-parameters chosen on a
+validation split of the train part (`recsys.tools.validation`), never on the test
+playlists; item-to-item co-occurrence (songs that share playlists with the ones sent, see
+`recsys.tools.cooccurrence`); the most popular songs; and random songs. A model that
 cannot beat popularity is not worth serving; one that cannot beat co-occurrence is not
-worth its thresholds, since counting pairs needs none.
+worth its thresholds, since counting pairs needs none; EASE says how much an item-item
+model of the same data can do.
 
 Seeds are a deterministic random choice among a playlist's songs, not its first songs in
 file order: a playlist CSV's row order is not something the loader promises to keep, and
@@ -31,6 +35,9 @@ from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams, Tuning
 from recsys.settings import Settings
 from recsys.tools.cooccurrence import cooccurrence_recommender
+from recsys.tools.ease import tuned_ease
+from recsys.tools.knn import tuned_knn
+from recsys.tools.validation import Tuned, validation_split
 from recsys.training.fetch import Snapshot, fetched_dataset
 from recsys.training.holdout import (
     index_of,
@@ -43,7 +50,7 @@ from recsys.training.scoring import Answer, Recommender, Scores, score
 from recsys.training.tuning import choose
 
 Reporter = Callable[[str], None]
-METHODS = ("rules", "cooccurrence", "popularity", "random")
+METHODS = ("rules", "ease", "knn", "cooccurrence", "popularity", "random")
 
 
 class EvaluationError(RecsysError):
@@ -97,6 +104,7 @@ class Evaluation:
     rules: int
     model_bytes: int
     train_seconds: float
+    baselines: dict[str, dict[str, Any]]  # the tuned baselines' hyper-parameters
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +124,7 @@ class Evaluation:
                 "bytes": self.model_bytes,
                 "train_seconds": self.train_seconds,
             },
+            "baselines": self.baselines,
         }
 
 
@@ -148,8 +157,10 @@ def evaluate_playlists(
         f"{model.model_bytes} bytes"
     )
     catalogue = model.catalogue
+    tuned = tuned_baselines(split.train, options, report)
     recommenders = {
         "rules": rules_recommender(model.index, playlists.spelling),
+        **{name: baseline.recommend for name, baseline in tuned.items()},
         "cooccurrence": cooccurrence_recommender(split.train),
         "popularity": popularity_recommender(catalogue),
         "random": random_recommender(catalogue, options.seed),
@@ -172,7 +183,47 @@ def evaluate_playlists(
         rules=model.rule_set.rule_count,
         model_bytes=model.model_bytes,
         train_seconds=train_seconds,
+        baselines={name: baseline.report() for name, baseline in tuned.items()},
     )
+
+
+def tuned_baselines(
+    train: Playlists, options: EvaluateOptions, report: Reporter
+) -> dict[str, Tuned]:
+    """EASE and kNN fitted on the train split, tuned on a validation split of it."""
+    mark = time.perf_counter()
+    validation = validation_split(
+        train, test_fraction=options.test_fraction, seeds=options.seeds, seed=options.seed
+    )
+    tuned = {
+        "ease": tuned_ease(train, validation, options.k),
+        "knn": tuned_knn(train, validation, options.k),
+    }
+    reports = {name: baseline.report() for name, baseline in tuned.items()}
+    report(f"baselines {time.perf_counter() - mark:5.2f} s  {baselines_line(reports)}")
+    return tuned
+
+
+def baselines_line(reports: dict[str, dict[str, Any]]) -> str:
+    """One line: the baselines' chosen hyper-parameters, and what chose them."""
+    ease, knn = reports["ease"], reports["knn"]
+    queries = ease["validation_queries"]
+    chosen = (
+        f"tuned on {queries} validation queries from the train split"
+        if queries
+        else "defaults: too few train playlists to validate on"
+    )
+    return (
+        f"ease lambda {ease['lambda']:g} ({EASE_SPACES[ease['space']].format(**ease)}); "
+        f"knn {knn['neighbours']} neighbours, alpha {knn['alpha']:g}; {chosen}"
+    )
+
+
+EASE_SPACES = {
+    "songs": "song space, exact, {dimension:,} x {dimension:,}",
+    "playlists": "playlist space via the Woodbury identity, exact, {dimension:,} x {dimension:,}",
+    "top songs": "song space on the {songs:,} most popular songs only",
+}
 
 
 def evaluate(
@@ -222,4 +273,5 @@ def table(evaluation: Evaluation) -> str:
         f"(min_support {params.min_support:g}, min_confidence {params.min_confidence:g}, "
         f"max_rule_length {params.max_rule_length})"
     )
+    lines.append(f"baselines: {baselines_line(evaluation.baselines)}")
     return "\n".join(lines)
