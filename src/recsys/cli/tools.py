@@ -69,7 +69,7 @@ def _register_evaluate(commands: Commands) -> None:
         commands,
         "evaluate",
         cmd_evaluate,
-        "Measure recommendation quality offline against popularity and random baselines.",
+        "Measure recommendation quality offline against EASE, item-kNN and simpler baselines.",
         "  recsys evaluate data/sample/ds1.csv\n"
         "  recsys evaluate var/synth/ds1.csv --seeds 10 --k 20 --json\n"
         "  recsys evaluate ds1.csv --min-support 0.02 --max-rule-length 2 --seed 3\n"
@@ -85,13 +85,17 @@ def _register_evaluate(commands: Commands) -> None:
         "  ndcg@k    binary-relevance NDCG; the ideal ranks min(k, hidden) hits first\n"
         "  r-prec    hidden songs among the first |hidden| recommended, divided by |hidden|\n"
         "  cover     distinct songs in all answers / songs of the train split\n"
-        "  fill      share of answers completed with popular songs (index, cooccurrence)\n"
-        "Baselines, trained on the same split: `cooccurrence` (songs sharing playlists with\n"
-        "the ones sent, cosine-normalised, summed over them), `popularity` (most popular\n"
-        "songs not sent) and `random` (seeded).\n"
-        "--json prints one object: a key per method (rules, cooccurrence, popularity,\n"
-        "random) holding hit_rate, precision, recall, ndcg, r_precision, coverage and\n"
-        "fill_share; plus k, seeds, test_playlists and the run's details.",
+        "  fill      share of answers completed with popular songs (a song no seed points at)\n"
+        "Baselines, trained on the same split: `ease` (Steck's EASE in closed form: exact, in\n"
+        "playlist space through the Woodbury identity when songs outnumber playlists) and\n"
+        "`knn` (asymmetric-cosine item-kNN), their lambda, neighbours and alpha chosen on a\n"
+        "validation split of the train part, never on the test playlists; `cooccurrence`\n"
+        "(songs sharing playlists with the ones sent, cosine-normalised, summed over them),\n"
+        "`popularity` (most popular songs not sent) and `random` (seeded).\n"
+        "--json prints one object: a key per method (rules, ease, knn, cooccurrence,\n"
+        "popularity, random) holding hit_rate, precision, recall, ndcg, r_precision,\n"
+        "coverage and fill_share; `baselines` holds ease's and knn's chosen values and\n"
+        "validation grid; plus k, seeds, test_playlists and the run's details.",
         [mining_flags(), json_flag("print only the result as JSON")],
     )
     evaluate.add_argument("dataset", metavar="DATASET", help="CSV path, file:// or http(s):// URL")
