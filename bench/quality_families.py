@@ -6,12 +6,18 @@ real long tail. So each family of `recsys synth` (course, flat, longtail, mpd), 
 own size (mpd's million playlists excepted: see OWN_SIZE_LIMIT), at ds1's size and at
 300 playlists, gets the same table: a grid of min_support (rules of two
 songs, min_confidence 0.1), the parameters `recsys train` chooses by default, and the
-co-occurrence and popularity baselines, all trained on the same splits and scored on
-the same queries as `recsys evaluate`.
+baselines of `recsys evaluate` (EASE, item-kNN, co-occurrence and popularity), all
+trained on the same splits and scored on the same queries. EASE is the yardstick: the
+default's NDCG@10 is read as a share of EASE's on the same splits.
 
 The grid is mined once per split at its lowest support; every higher support is a
 filter of those counts (`mining.rules_at`, which `mine` itself ends with). The default
-is chosen from the train split only, so it never sees the queries it is scored on.
+is chosen from the train split only, so it never sees the queries it is scored on; so are
+EASE's lambda and kNN's neighbours and alpha, on a validation split of that train part.
+
+One split of 300 playlists holds only 30 queries, so that size is averaged over more
+splits; the long tail at its own size over one, since EASE there inverts a matrix of
+6,300 train playlists once per lambda, which costs minutes.
 
 `python -m bench.quality_families` prints this section alone; `python -m bench quality`
 writes it into bench/RESULTS.md with the rest of the quality benchmark.
@@ -29,8 +35,12 @@ from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams
 from recsys.settings import Settings
 from recsys.tools.cooccurrence import cooccurrence_recommender
+from recsys.tools.ease import tuned_ease
+from recsys.tools.knn import tuned_knn
 from recsys.tools.synth import FAMILIES, synthesize
+from recsys.tools.validation import validation_split
 from recsys.training.holdout import (
+    Split,
     index_of,
     popularity_recommender,
     rules_recommender,
@@ -45,6 +55,9 @@ K = 10
 SEEDS = 5
 TEST_FRACTION = 0.1
 SPLIT_SEEDS = (0, 1, 2)
+SMALL_SPLIT_SEEDS = (0, 1, 2, 3, 4)  # at SMALL: 30 queries a split
+LARGE = 5000  # playlists: from this size on, one split (EASE's inversions take minutes)
+LARGE_SPLIT_SEEDS = (0,)
 SUPPORTS = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
 CONFIDENCE = 0.1
 LENGTH = 2
@@ -53,9 +66,11 @@ SMALL = 300  # playlists: the bundled sample's size
 # only; mining it at its own size is a scale benchmark, not a quality one.
 OWN_SIZE_LIMIT = 10_000
 NEAR_BEST = 0.9  # the default's NDCG@10, as a share of the grid's best
+NEAR_EASE = 0.95  # the default's NDCG@10, as a share of EASE's
 OVER_POPULARITY = 1.5  # on hit rate and NDCG@10 both
 DEFAULT = "default"
-BASELINES = ("co-occurrence", "popularity")
+EASE, KNN = "EASE", "kNN"
+BASELINES = (EASE, KNN, "co-occurrence", "popularity")
 NO_DATASET = DatasetInfo("bench split", "", 0)
 
 
@@ -68,6 +83,7 @@ class Row:
     rules: list[int] = field(default_factory=list)
     supports: list[float] = field(default_factory=list)
     min_counts: list[int] = field(default_factory=list)
+    chosen: list[str] = field(default_factory=list)  # a tuned baseline's values, per split
 
     def mean(self, metric: str) -> float:
         return statistics.fmean(getattr(scores, metric) for scores in self.scores)
@@ -123,6 +139,7 @@ def measure_split(data: Playlists, split_seed: int, methods: dict[str, Row]) -> 
     recommend = rules_recommender(default.index, data.spelling)
     row.scores.append(_scored(recommend, split.queries, len(default.catalogue)))
     catalogue = default.catalogue
+    measure_tuned(split, split_seed, methods, len(catalogue))
     for name, baseline in (
         ("co-occurrence", cooccurrence_recommender(split.train)),
         ("popularity", popularity_recommender(catalogue)),
@@ -133,12 +150,35 @@ def measure_split(data: Playlists, split_seed: int, methods: dict[str, Row]) -> 
     return len(split.queries)
 
 
+def measure_tuned(split: Split, split_seed: int, methods: dict[str, Row], catalogue: int) -> None:
+    """EASE and kNN as `recsys evaluate` scores them: tuned on a validation split of the
+    train part, fitted on all of it."""
+    validation = validation_split(
+        split.train, test_fraction=TEST_FRACTION, seeds=SEEDS, seed=split_seed
+    )
+    ease = tuned_ease(split.train, validation, K)
+    knn = tuned_knn(split.train, validation, K)
+    for name, tuned, chosen in (
+        (EASE, ease, f"{ease.params['lambda']:g}"),
+        (KNN, knn, f"{knn.params['neighbours']}/{knn.params['alpha']:g}"),
+    ):
+        row = methods.setdefault(name, Row())
+        row.chosen.append(chosen)
+        row.scores.append(_scored(tuned.recommend, split.queries, catalogue))
+
+
+def split_seeds(playlists: int) -> tuple[int, ...]:
+    if playlists <= SMALL:
+        return SMALL_SPLIT_SEEDS
+    return LARGE_SPLIT_SEEDS if playlists >= LARGE else SPLIT_SEEDS
+
+
 def measure_family(family: str, playlists: int) -> FamilyResult:
     started = time.perf_counter()
     path = family_dataset(family, playlists)
     data = load_playlists(path)
     methods: dict[str, Row] = {}
-    queries = sum(measure_split(data, split_seed, methods) for split_seed in SPLIT_SEEDS)
+    queries = sum(measure_split(data, split_seed, methods) for split_seed in split_seeds(playlists))
     result = FamilyResult(
         family=family,
         playlists=playlists,
@@ -157,22 +197,32 @@ def grid_best(result: FamilyResult) -> tuple[str, Row]:
     return max(grid, key=lambda item: item[1].mean("ndcg"))
 
 
+def label(name: str, row: Row) -> str:
+    """The method, with what was chosen per split in brackets."""
+    if name == DEFAULT:
+        return f"default ({', '.join(f'{support:g}' for support in row.supports)})"
+    if name == EASE:
+        return f"EASE (lambda {', '.join(row.chosen)})"
+    if name == KNN:
+        return f"kNN (neighbours/alpha {', '.join(row.chosen)})"
+    return name
+
+
 def family_rows(result: FamilyResult) -> list[list[object]]:
     popularity = result.methods["popularity"]
+    ease = result.methods[EASE]
     rows = []
     for name, row in result.methods.items():
-        label = name
-        if name == DEFAULT:
-            label = f"default ({', '.join(f'{support:g}' for support in row.supports)})"
         rows.append(
             [
-                label,
+                label(name, row),
                 "/".join(str(count) for count in sorted(set(row.min_counts))) or "-",
                 round(statistics.fmean(row.rules)) if row.rules else "-",
                 *(f"{row.mean(metric):.3f}" for metric in ("hit_rate", "ndcg", "r_precision")),
                 "-" if name == "popularity" else f"{row.mean('fill_share'):.2f}",
                 f"{row.mean('hit_rate') / popularity.mean('hit_rate'):.2f}x",
                 f"{row.mean('ndcg') / popularity.mean('ndcg'):.2f}x",
+                f"{row.mean('ndcg') / ease.mean('ndcg'):.2f}",
             ]
         )
     return rows
@@ -183,7 +233,23 @@ def _met(ok: bool) -> str:
 
 
 def family_verdict(result: FamilyResult) -> str:
-    """The acceptance: near the grid's best, and well above popularity on both metrics."""
+    """The acceptance: near the grid's best, well above popularity on both metrics, and
+    near EASE."""
+    return "\n".join((grid_verdict(result), ease_verdict(result)))
+
+
+def ease_verdict(result: FamilyResult) -> str:
+    default, ease, knn = (result.methods[name].mean("ndcg") for name in (DEFAULT, EASE, KNN))
+    share = default / ease
+    return (
+        f"- family {result.family} ({result.playlists:,} playlists): default NDCG@{K} / EASE: "
+        f"{share:.2f} (target: at least {NEAR_EASE:g}{_met(share >= NEAR_EASE)}); default "
+        f"{default:.3f}, EASE {ease:.3f}, kNN {knn:.3f}"
+    )
+
+
+def grid_verdict(result: FamilyResult) -> str:
+    """Near the grid's best, and well above popularity on both metrics."""
     default = result.methods[DEFAULT]
     popularity = result.methods["popularity"]
     best_name, best = grid_best(result)
@@ -229,19 +295,24 @@ def section() -> str:
         "fill",
         "hit / popularity",
         "ndcg / popularity",
+        "ndcg / EASE",
     ]
     parts = [
         "### Families: the default on data no one tuned for",
         f'Every family of `recsys synth` (seed 0; docs/training.md, "Synthetic data") at '
         f"{DS1:,} playlists (ds1's size), at {SMALL}, and at its own size. Per dataset: "
         "the mean over the splits of "
-        f"`--seed` {', '.join(map(str, SPLIT_SEEDS))}, {TEST_FRACTION:.0%} of playlists held "
+        f"`--seed` {', '.join(map(str, SPLIT_SEEDS))} ({', '.join(map(str, SMALL_SPLIT_SEEDS))} "
+        f"at {SMALL} playlists, {', '.join(map(str, LARGE_SPLIT_SEEDS))} from {LARGE:,}), "
+        f"{TEST_FRACTION:.0%} of playlists held "
         f"out, {SEEDS} seed songs sent, top {K} scored. Rows of a min_support: rules of "
         f"{LENGTH} songs at min_confidence {CONFIDENCE}. `default`: what `recsys train` "
         "chooses, on each split's train part (its min_support per split in brackets). "
         "Min playlists: how many playlists a pair must share at that min_support (on a small "
         "dataset several supports mean the same count). Fill: share of answers completed "
-        "with popular songs.",
+        "with popular songs. EASE and kNN are `recsys evaluate`'s baselines: lambda, and "
+        "kNN's neighbours and alpha, chosen per split on a validation split of its train "
+        "part (values per split in brackets). Ndcg / EASE: the row's NDCG@10 over EASE's.",
     ]
     for result in results:
         parts.append(
