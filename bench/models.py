@@ -32,7 +32,7 @@ def ds1_rules() -> RuleSet:
     return ds1_default().rules
 
 
-BIG_PARAMS = MiningParams(0.043, 0.1, 3)
+BIG_PARAMS = MiningParams(0.043, 0.1, 3, rules_per_song=1000)  # every rule: a big model
 
 
 def big_rules() -> RuleSet:
@@ -65,5 +65,6 @@ def reference_pickle(rules: RuleSet, path: Path) -> None:
     for rule, consequent in enumerate(rules.consequents):
         group = bisect_right(rules.group_offsets, rule) - 1
         antecedent = frozenset(names[s] for s in decode_antecedent(rules.antecedent_keys[group]))
-        entries.append((antecedent, names[consequent], rules.confidence[rule]))
+        confidence = rules.pair_counts[rule] / rules.antecedent_counts[group]
+        entries.append((antecedent, names[consequent], confidence))
     path.write_bytes(pickle.dumps(entries))

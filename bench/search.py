@@ -65,13 +65,13 @@ def big_vocabulary_rules(names: list[str]) -> RuleSet:
         counts=list(range(len(names) + 10, 10, -1)),
         frequent_songs=len(names),
         itemsets=2,
+        rules_per_song=3,
         antecedent_keys=[encode_antecedent((0,)), encode_antecedent((1,))],
+        antecedent_counts=[len(names) + 10, len(names) + 9],
         group_offsets=[0, 3, 6],
         consequents=consequents,
-        support=[0.5] * 6,
-        confidence=[0.9, 0.8, 0.7, 0.9, 0.8, 0.7],
-        lift=[1.5] * 6,
-        rank=[0, 2, 4, 1, 3, 5],
+        pair_counts=[5] * 6,
+        weights=[0.9, 0.8, 0.7, 0.9, 0.8, 0.7],
     )
 
 

@@ -14,12 +14,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# min_support is chosen per dataset unless set ("auto": see training.tuning and
-# docs/training.md, "Mining parameters"): a share of playlists means different things on
-# datasets of different sizes and shapes. Rules of three songs added too little for their
-# cost (bench/RESULTS.md, "Quality").
+# A share of playlists means different things on datasets of different sizes and shapes,
+# so by default ("auto") no share is asked of a rule: a pair of songs in RECSYS_MIN_PAIR_COUNT
+# playlists makes one, and each song keeps its RECSYS_RULES_PER_SONG heaviest (see
+# docs/training.md, "Mining parameters"). The popularity damping is chosen per dataset on
+# held-out playlists unless set. Rules of three songs added too little for their cost
+# (bench/RESULTS.md, "Quality").
 AUTO = "auto"
-DEFAULT_MIN_CONFIDENCE = 0.1
+DEFAULT_MIN_CONFIDENCE = 0.0
 DEFAULT_MAX_RULE_LENGTH = 2
 # Far above any model this format holds for a real catalogue; a cap, not a target.
 DEFAULT_MAX_MODEL_BYTES = 1 << 30
@@ -43,9 +45,24 @@ class Settings(BaseSettings):
         None, description="http(s)://, file:// URL or a path of the playlist CSV."
     )
     min_support: float | Literal["auto"] = Field(
-        AUTO, description='In (0, 1], or "auto": chosen from the dataset on held-out playlists.'
+        AUTO,
+        description='In (0, 1]: the share of playlists a rule\'s songs must share; "auto": '
+        "no share, only RECSYS_MIN_PAIR_COUNT playlists.",
     )
-    min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
+    min_pair_count: int = Field(
+        2, ge=1, description="Playlists a rule's songs must share (two: seen more than once)."
+    )
+    min_confidence: float = Field(
+        DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="P(consequent | antecedent) at least."
+    )
+    popularity_damping: float | Literal["auto"] = Field(
+        AUTO,
+        description="In [0, 1]: how much a popular song's rules are weighed down (0: by "
+        'confidence, 0.5: by cosine); "auto": chosen on held-out playlists.',
+    )
+    rules_per_song: int = Field(
+        20, ge=1, description="Rules each song (antecedent) keeps: its heaviest."
+    )
     max_rule_length: int = Field(
         DEFAULT_MAX_RULE_LENGTH,
         ge=2,
@@ -99,12 +116,9 @@ class Settings(BaseSettings):
         "redirected to besides the dataset URL's own scheme, host and port.",
     )
 
-    # Budgets of "auto": what the chosen min_support may cost.
+    # The model's size: past this, every song keeps fewer rules (docs/training.md).
     max_rules: int = Field(
-        2_000_000, ge=1, description="Auto never picks a min_support that mines more rules."
-    )
-    tuning_seconds: float = Field(
-        120.0, gt=0, description="Seconds auto may spend scoring candidates (at least one)."
+        10_000_000, ge=1, description="Most rules in one model; songs keep fewer past it."
     )
     # Where pairs are counted (docs/spark.md): the same rules either way.
     engine: Literal["local", "spark"] = Field(
@@ -123,6 +137,13 @@ class Settings(BaseSettings):
     def _a_share_of_playlists(cls, value: float | str) -> float | str:
         if value != AUTO and not 0 < float(value) <= 1:
             raise ValueError('must be in (0, 1] or "auto"')
+        return value
+
+    @field_validator("popularity_damping")
+    @classmethod
+    def _an_exponent(cls, value: float | str) -> float | str:
+        if value != AUTO and not 0 <= float(value) <= 1:
+            raise ValueError('must be in [0, 1] or "auto"')
         return value
 
     @field_validator("dataset_url")

@@ -199,11 +199,13 @@ def test_models_list_show_and_rollback(trained: Path) -> None:
     assert "vocabulary" not in lines[0]
     assert len(lines) == 4
     for rule in lines[1:]:
-        assert set(rule) == {"antecedent", "consequent", "support", "confidence", "lift"}
+        assert set(rule) == {
+            "antecedent", "consequent", "playlists", "support", "confidence", "lift", "weight"
+        }  # fmt: skip
         assert isinstance(rule["antecedent"], list)
         assert len(rule["consequent"]) == 1
-    confidences = [rule["confidence"] for rule in lines[1:]]
-    assert confidences == sorted(confidences, reverse=True)
+    weights = [rule["weight"] for rule in lines[1:]]
+    assert weights == sorted(weights, reverse=True)
 
     back = run_recsys("models", "rollback", data_dir=trained)
     assert back.returncode == 0, back.stderr

@@ -16,11 +16,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from recsys.model.format import ModelFile, decode_antecedent
+from recsys.model.index import RuleIndex
+from recsys.model.repository import load_current
 from recsys.model.rules import RuleSet
 from recsys.serving import fastpath
 from recsys.serving.fastpath import PATHS, RecommendFastPath, accepted
 from recsys.serving.routes import router
 from recsys.settings import Settings
+from recsys.songs import normalize_song_name
+from recsys.training.holdout import rules_recommender
 from tests.support.app import AppClient, in_process
 from tests.support.bodies import CONTENT_TYPES, bodies
 
@@ -182,3 +187,50 @@ def test_a_failure_in_the_fast_path_is_answered_by_the_route(
     monkeypatch.setattr(fastpath, "recommend_off_the_loop_if_costly", broken)
     body = json.dumps({"songs": ds1_rules.vocabulary[:2]}).encode()
     assert same_answer(app, route_only, "/api/recommend", body) == 200
+
+
+def summed_weights(model: ModelFile, liked: set[int], k: int) -> list[int]:
+    """Brute force over the model file: each song's summed rule weights (rules of two
+    songs: one-song antecedents), groups in key order, ties to the smaller id, then the
+    most popular songs not liked."""
+    arrays = model.arrays
+    scores: dict[int, float] = {}
+    for group, key in enumerate(arrays["antecedent_keys"]):
+        if set(decode_antecedent(key)) <= liked:
+            start, end = arrays["group_offsets"][group], arrays["group_offsets"][group + 1]
+            for rule in range(start, end):
+                song = arrays["consequents"][rule]
+                scores[song] = scores.get(song, 0.0) + arrays["weights"][rule]
+    ranked = sorted((song for song in scores if song not in liked), key=lambda s: (-scores[s], s))
+    popular = [song for song in range(len(arrays["counts"])) if song not in liked]
+    return (ranked + [song for song in popular if song not in scores])[:k]
+
+
+def test_the_route_the_fast_path_and_evaluate_rank_by_summed_weights(
+    app: AppClient, route_only: AppClient, served_dir: Path
+) -> None:
+    """One ranking everywhere: the fast path, the route, and `recsys evaluate`'s recommender
+    (the index as the tuner and the evaluation ask it) give the model file's summed weights."""
+    loaded = load_current(served_dir)
+    assert loaded is not None
+    model = loaded[1]
+    names = model.vocabulary
+    evaluate = rules_recommender(
+        RuleIndex(model), {normalize_song_name(name): name for name in names}
+    )
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(
+        liked=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=8),
+        k=st.integers(min_value=1, max_value=40),
+    )
+    def compare(liked: list[int], k: int) -> None:
+        body = json.dumps({"songs": [names[song] for song in liked], "k": k}).encode()
+        assert same_answer(app, route_only, "/api/recommend", body) == 200
+        served = app.post("/api/recommend", content=body).json()["songs"]
+        expected = [names[song] for song in summed_weights(model, set(liked), k)]
+        assert served == expected
+        keys = [normalize_song_name(names[song]) for song in liked]
+        assert evaluate(keys, k).songs == [normalize_song_name(name) for name in expected]
+
+    compare()

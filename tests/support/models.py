@@ -50,17 +50,18 @@ def synthetic_rule_set(rules: int = 500_000, songs: int = 2000, per_group: int =
         antecedents.add(tuple(sorted(rng.sample(range(songs), 2))))
     keys = sorted(encode_antecedent(antecedent) for antecedent in antecedents)
     consequents = [rng.randrange(songs) for _ in range(groups * per_group)]
+    weights = [1.0 - place / per_group for _ in range(groups) for place in range(per_group)]
     return RuleSet(
         playlists=10_000,
         vocabulary=[f"synthetic song {n}" for n in range(songs)],
         counts=list(range(songs * 10, 0, -10)),
         frequent_songs=songs,
         itemsets=groups,
+        rules_per_song=per_group,
         antecedent_keys=keys,
+        antecedent_counts=[100] * groups,
         group_offsets=list(range(0, groups * per_group + 1, per_group)),
         consequents=consequents,
-        support=[0.01] * len(consequents),
-        confidence=[0.5] * len(consequents),
-        lift=[2.0] * len(consequents),
-        rank=[(n % per_group) * groups + n // per_group for n in range(len(consequents))],
+        pair_counts=[50] * len(consequents),
+        weights=weights,
     )

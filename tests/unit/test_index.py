@@ -13,49 +13,37 @@ from recsys.songs import normalize_song_name
 
 # Songs by popularity: 0 A, 1 B, 2 C, 3 D, 4 E, 5 F.
 VOCABULARY = ["Alpha", "Beyoncé – Halo", "Gamma", "Delta", "Epsilon", "Zeta"]
-RULES = {  # antecedent -> [(consequent, confidence, lift, support)], best first
-    (0,): [(2, 0.9, 2.0, 0.3), (3, 0.5, 1.5, 0.2)],
-    (1,): [(3, 0.8, 1.1, 0.2), (2, 0.4, 1.0, 0.1)],
-    (0, 1): [(4, 0.95, 3.0, 0.1)],
-    (2,): [(0, 0.7, 1.2, 0.3)],
+RULES = {  # antecedent -> [(consequent, weight)], heaviest first
+    (0,): [(2, 0.5), (3, 0.25)],
+    (1,): [(3, 0.375), (2, 0.125)],
+    (0, 1): [(4, 0.75)],
+    (2,): [(0, 0.5)],
 }
 
 
 def build(
     rules: dict = RULES, max_rule_length: int = 3, vocabulary: list[str] = VOCABULARY
 ) -> RuleIndex:
-    """A model laid out as the trainer lays it out: global ranks, groups sorted by rank."""
-    flat = [
-        (antecedent, consequent, conf, lift, support)
-        for antecedent, entries in rules.items()
-        for consequent, conf, lift, support in entries
-    ]
-    by_score = sorted(flat, key=lambda r: (-r[2], -r[3], -r[4], r[1]))
-    ranked = sorted(
-        ((r[0], by_score.index(r), r) for r in flat),
-        key=lambda item: (encode_antecedent(item[0]), item[1]),
-    )
+    """A model laid out as the trainer lays it out: groups in key order, heaviest first."""
     keys: list[int] = []
     offsets = [0]
-    columns: dict[str, list] = {
-        name: [] for name in ("consequents", "confidence", "lift", "support", "rank")
+    consequents: list[int] = []
+    weights: list[float] = []
+    for antecedent in sorted(rules, key=encode_antecedent):
+        entries = sorted(rules[antecedent], key=lambda entry: (-entry[1], entry[0]))
+        keys.append(encode_antecedent(antecedent))
+        consequents.extend(consequent for consequent, _ in entries)
+        weights.extend(weight for _, weight in entries)
+        offsets.append(len(consequents))
+    columns = {
+        "counts": list(range(len(vocabulary), 0, -1)),
+        "antecedent_keys": keys,
+        "antecedent_counts": [1] * len(keys),
+        "group_offsets": offsets,
+        "consequents": consequents,
+        "pair_counts": [1] * len(consequents),
+        "weights": weights,
     }
-    for antecedent, rank, (_, consequent, conf, lift, support) in ranked:
-        key = encode_antecedent(antecedent)
-        if not keys or keys[-1] != key:
-            if keys:
-                offsets.append(len(columns["rank"]))
-            keys.append(key)
-        for name, value in zip(
-            ("consequents", "confidence", "lift", "support", "rank"),
-            (consequent, conf, lift, support, rank),
-            strict=True,
-        ):
-            columns[name].append(value)
-    offsets.append(len(columns["rank"]))
-    columns.update(
-        counts=list(range(len(vocabulary), 0, -1)), antecedent_keys=keys, group_offsets=offsets
-    )
     header = {
         "model_id": "m",
         "params": {"max_rule_length": max_rule_length},
@@ -69,13 +57,27 @@ def test_normalisation() -> None:
     assert normalize_song_name("  Beyonce\u0301  –\tHALO ") == "beyoncé – halo"
 
 
-def test_best_rule_wins_and_liked_songs_are_never_recommended() -> None:
+def test_weights_add_up_and_liked_songs_are_never_recommended() -> None:
     index = build()
     answer = index.recommend(["alpha", "BEYONCÉ – HALO"], k=3)
-    # {A,B} -> E (0.95) beats A -> C (0.9) beats B -> D (0.8); A and B are liked.
+    # {A,B} -> E (0.75); C: A 0.5 + B 0.125; D: A 0.25 + B 0.375 (ties to the popular C)
     assert answer.songs == ["Epsilon", "Gamma", "Delta"]
     assert answer.filled == 0
     assert answer.unknown_songs == []
+    assert answer.songs_without_rules == []
+
+
+def test_two_weaker_rules_outrank_one_stronger() -> None:
+    index = build({(0,): [(2, 0.5), (3, 0.4)], (1,): [(3, 0.4)]})
+    assert index.recommend(["Alpha", "Beyoncé – Halo"], k=2).songs == ["Delta", "Gamma"]
+    assert index.recommend(["Alpha"], k=2).songs == ["Gamma", "Delta"]
+
+
+def test_known_songs_without_rules_are_told_apart_from_unknown_ones() -> None:
+    answer = build().recommend(["ZETA", "Gamma", "Nobody Knows"], k=1)
+    assert answer.songs == ["Alpha"]
+    assert answer.unknown_songs == ["Nobody Knows"]
+    assert answer.songs_without_rules == ["ZETA"]  # as sent
 
 
 def test_unknown_songs_are_reported_and_fill_uses_popularity() -> None:
@@ -100,13 +102,15 @@ def test_k_limits_and_everything_liked() -> None:
 
 
 def brute_force(rules: dict, liked: set[int], k: int, songs: int) -> list[int]:
-    best: dict[int, tuple] = {}
-    for antecedent, entries in rules.items():
+    """Summed weights, summed in key order as stored (float32), ties to the smaller id."""
+    scores: dict[int, float] = {}
+    for antecedent in sorted(rules, key=encode_antecedent):
         if set(antecedent) <= liked:
-            for consequent, conf, lift, support in entries:
-                if consequent not in liked:
-                    best[consequent] = max(best.get(consequent, ()), (conf, lift, support))
-    ranked = sorted(best, key=lambda song: (tuple(-x for x in best[song]), song))[:k]
+            for consequent, weight in rules[antecedent]:
+                stored = array("f", [weight])[0]
+                scores[consequent] = scores.get(consequent, 0.0) + stored
+    candidates = [song for song in scores if song not in liked]
+    ranked = sorted(candidates, key=lambda song: (-scores[song], song))[:k]
     fill = [song for song in range(songs) if song not in liked and song not in ranked]
     return ranked + fill[: k - len(ranked)]
 
@@ -121,7 +125,7 @@ def test_both_lookup_strategies_match_brute_force(seed: int) -> None:
     for _ in range(120):
         antecedent = tuple(sorted(rng.sample(range(40), rng.choice([1, 2, 2, 3]))))
         consequent = rng.choice([n for n in range(40) if n not in antecedent])
-        entry = (consequent, rng.choice([0.2, 0.5, 0.9]), rng.random() * 3, rng.random())
+        entry = (consequent, rng.choice([0.2, 0.5, 0.9, rng.random()]))
         if all(existing[0] != consequent for existing in rules.get(antecedent, [])):
             rules.setdefault(antecedent, []).append(entry)
     index = build(rules, max_rule_length=4, vocabulary=vocabulary)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from array import array
 from bisect import bisect_right
 from itertools import combinations
 
@@ -21,14 +23,19 @@ SONGS = [f"song {letter}" for letter in "abcdefghij"]
 
 
 def expand(rules: RuleSet) -> dict[tuple[frozenset[str], str], tuple[float, float, float]]:
-    """(antecedent names, consequent name) -> (support, confidence, lift)."""
+    """(antecedent names, consequent name) -> (support, confidence, lift), as the model's
+    counts give them (`catalog.rule_measures` computes them alike)."""
     names = rules.vocabulary
     out = {}
     for rule, consequent in enumerate(rules.consequents):
         group = bisect_right(rules.group_offsets, rule) - 1
         antecedent = decode_antecedent(rules.antecedent_keys[group])
         key = (frozenset(names[song] for song in antecedent), names[consequent])
-        out[key] = (rules.support[rule], rules.confidence[rule], rules.lift[rule])
+        together = rules.pair_counts[rule]
+        confidence = together / rules.antecedent_counts[group]
+        lift = confidence / (rules.counts[consequent] / rules.playlists)
+        out[key] = (together / rules.playlists, confidence, lift)
+        assert rules.weights[rule] == array("f", [confidence])[0]  # damping 0: confidence
     return out
 
 
@@ -124,9 +131,13 @@ def test_the_same_data_always_gives_the_same_rules() -> None:
     from tests.support.paths import SAMPLE_DS1
 
     playlists = load_playlists(SAMPLE_DS1)
-    runs = [mine(playlists, MiningParams(0.02, 0.1, 2)) for _ in range(3)]
+    params = MiningParams(0.0, 0.0, 2, popularity_damping=0.3, rules_per_song=5, min_count=2)
+    runs = [mine(playlists, params) for _ in range(3)]
     assert runs[0] == runs[1] == runs[2]
-    assert sorted(runs[0].rank) == list(range(runs[0].rule_count))
+    rules = runs[0]
+    for start, end in itertools.pairwise(rules.group_offsets):
+        order = [(-rules.weights[rule], rules.consequents[rule]) for rule in range(start, end)]
+        assert order == sorted(order)  # heaviest first, equal weights to the popular song
 
 
 def test_a_catalogue_larger_than_the_format_keeps_its_most_popular_songs(
@@ -143,3 +154,59 @@ def test_a_catalogue_larger_than_the_format_keeps_its_most_popular_songs(
     monkeypatch.setattr(mining, "MAX_SONGS", 1)
     with pytest.raises(mining.MiningError, match="2 frequent songs; the model format holds 1"):
         mine_baskets(baskets, params)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    baskets=baskets_strategy,
+    min_count=st.integers(min_value=1, max_value=3),
+    damping=st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+    per_song=st.integers(min_value=1, max_value=4),
+    max_rules=st.sampled_from([3, 10, 1000]),
+)
+def test_each_song_keeps_its_heaviest_rules_within_the_budget(
+    baskets: list[set[str]], min_count: int, damping: float, per_song: int, max_rules: int
+) -> None:
+    """Brute force: every song in a pair of `min_count` playlists keeps the heaviest
+    `n` of its rules, n the same for all songs and as large as `max_rules` allows."""
+    params = MiningParams(0.0, 0.0, 2, damping, per_song, min_count, max_rules)
+    try:
+        rules = mine_baskets(baskets, params)
+    except mining.MiningError:
+        return  # checked below: only when even one rule per song is over the budget
+    count = {song: sum(song in basket for basket in baskets) for song in SONGS}
+    candidates: dict[str, list[tuple[float, int, str]]] = {}
+    for a, b in itertools.permutations(SONGS, 2):
+        together = sum(a in basket and b in basket for basket in baskets)
+        if together >= min_count:
+            weight = array("f", [together / (count[a] ** (1 - damping) * count[b] ** damping)])
+            rank = rules.vocabulary.index(b)
+            candidates.setdefault(a, []).append((-weight[0], rank, b))
+    kept = rules.rules_per_song
+    assert sum(min(kept, len(c)) for c in candidates.values()) <= max_rules
+    if kept < per_song:  # one more rule per song would be over the budget
+        assert sum(min(kept + 1, len(c)) for c in candidates.values()) > max_rules
+    expected = {(frozenset([a]), b) for a, c in candidates.items() for _, _, b in sorted(c)[:kept]}
+    assert set(expand_unchecked(rules)) == expected
+
+
+def expand_unchecked(rules: RuleSet) -> list[tuple[frozenset[str], str]]:
+    names = rules.vocabulary
+    return [
+        (
+            frozenset(
+                names[song]
+                for song in decode_antecedent(
+                    rules.antecedent_keys[bisect_right(rules.group_offsets, rule) - 1]
+                )
+            ),
+            names[consequent],
+        )
+        for rule, consequent in enumerate(rules.consequents)
+    ]
+
+
+def test_a_budget_under_one_rule_per_song_is_a_clear_error() -> None:
+    baskets = [{"song a", "song b"}, {"song a", "song c"}]
+    with pytest.raises(mining.MiningError, match="RECSYS_MAX_RULES"):
+        mine_baskets(baskets, MiningParams(0.0, 0.0, 2, max_rules=2))

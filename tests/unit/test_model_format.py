@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recsys.model.build import DatasetInfo, build_model
+from recsys.model.catalog import rule_measures
 from recsys.model.format import (
     MAX_SONGS,
     ModelError,
@@ -47,13 +48,13 @@ def tiny_model() -> bytes:
         counts=[2, 1],
         frequent_songs=2,
         itemsets=3,
+        rules_per_song=1,
         antecedent_keys=[encode_antecedent((0,))],
+        antecedent_counts=[2],
         group_offsets=[0, 1],
         consequents=[1],
-        support=[0.5],
-        confidence=[0.5],
-        lift=[1.0],
-        rank=[0],
+        pair_counts=[1],
+        weights=[0.5],
     )
     dataset = DatasetInfo(url="tiny.csv", sha256="0" * 64, bytes=0)
     return build_model(rules, MiningParams(0.1, 0.1, 2), dataset).content
@@ -64,7 +65,16 @@ def test_round_trip_and_checksum() -> None:
     model = decode_model(data, hashlib.sha256(data).hexdigest())
     assert model.vocabulary == ["a", "b"]
     assert list(model.arrays["consequents"]) == [1]
-    assert model.arrays["confidence"][0] == 0.5
+    assert model.arrays["weights"][0] == 0.5
+    assert rule_measures(model, 0) == {
+        "antecedent": ["a"],
+        "consequent": ["b"],
+        "playlists": 1,
+        "support": 0.5,
+        "confidence": 0.5,
+        "lift": 1.0,
+        "weight": 0.5,
+    }
 
 
 def with_header(data: bytes, **changes: object) -> bytes:

@@ -26,13 +26,13 @@ GOOD = RuleSet(
     counts=[3, 2, 1],
     frequent_songs=3,
     itemsets=5,
+    rules_per_song=2,
     antecedent_keys=[encode_antecedent((0,)), encode_antecedent((1,))],
+    antecedent_counts=[3, 2],
     group_offsets=[0, 2, 3],
     consequents=[1, 2, 0],
-    support=[0.5, 0.25, 0.5],
-    confidence=[0.6, 0.3, 1.0],
-    lift=[1.2, 1.1, 1.3],
-    rank=[1, 2, 0],
+    pair_counts=[2, 1, 2],
+    weights=[0.6, 0.3, 1.0],
 )
 PARAMS = MiningParams(0.1, 0.1, 2)
 
@@ -65,7 +65,13 @@ def test_the_good_model_loads_and_answers() -> None:
         ({"antecedent_keys": [0, encode_antecedent((1,))]}, "longer than its max_rule_length"),
         ({"consequents": [1, 9, 0]}, "outside its vocabulary"),
         ({"consequents": [1, -1, 0]}, "outside its vocabulary"),
-        ({"rank": [2, 1, 0]}, "not sorted by rank"),
+        ({"weights": [0.3, 0.6, 1.0]}, "not sorted by weight"),
+        ({"weights": [0.6, 0.0, 1.0]}, "not positive finite"),
+        ({"weights": [0.6, float("nan"), 1.0]}, "not positive finite"),
+        ({"weights": [float("inf"), 0.3, 1.0]}, "not positive finite"),
+        ({"pair_counts": [2, 0, 2]}, "counts below one"),
+        ({"antecedent_counts": [3]}, "antecedent columns have different lengths"),
+        ({"pair_counts": [2, 1]}, "rule columns have different lengths"),
         ({"vocabulary": ["a", "b"]}, "vocabulary does not match"),
     ],
 )

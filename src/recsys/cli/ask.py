@@ -64,6 +64,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"{rank:3}. {printable(song)}")
     if answer.get("unknown_songs"):
         print(printable(f"not in the model: {'; '.join(answer['unknown_songs'])}"))
+    if answer.get("songs_without_rules"):
+        rare = "; ".join(answer["songs_without_rules"])
+        print(printable(f"known, but in no rule (too rare): {rare}"))
     if answer.get("filled"):
         print(f"({answer['filled']} of these are popular songs added because rules ran short)")
     return 0

@@ -68,8 +68,8 @@ def api_url_flag() -> argparse.ArgumentParser:
     return parser
 
 
-def _support(text: str) -> float | str:
-    """A share of playlists, or "auto"."""
+def _number_or_auto(text: str) -> float | str:
+    """A number (a share of playlists, an exponent), or "auto"."""
     if text == "auto":
         return text
     try:
@@ -82,11 +82,23 @@ def mining_flags() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument(
         "--min-support",
-        type=_support,
-        help='RECSYS_MIN_SUPPORT: a share of playlists, or "auto" (default: chosen per dataset)',
+        type=_number_or_auto,
+        help='RECSYS_MIN_SUPPORT: a share of playlists, or "auto" (default: none, only '
+        "--min-pair-count)",
+    )
+    parser.add_argument(
+        "--min-pair-count", type=int, help="RECSYS_MIN_PAIR_COUNT: playlists a rule's songs share"
     )
     parser.add_argument("--min-confidence", type=float, help="RECSYS_MIN_CONFIDENCE")
     parser.add_argument("--max-rule-length", type=int, help="RECSYS_MAX_RULE_LENGTH (2-4)")
+    parser.add_argument(
+        "--popularity-damping",
+        type=_number_or_auto,
+        help='RECSYS_POPULARITY_DAMPING: 0 to 1, or "auto" (default: chosen per dataset)',
+    )
+    parser.add_argument(
+        "--rules-per-song", type=int, help="RECSYS_RULES_PER_SONG: rules each song keeps"
+    )
     return parser
 
 

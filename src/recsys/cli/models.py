@@ -100,12 +100,13 @@ def cmd_models_show(args: argparse.Namespace) -> int:
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
         print(printable(f"{key + ':':<16} {shown}"))
     if rules:
-        print(f"\ntop {len(rules)} rules (confidence, lift, support):")
+        print(f"\ntop {len(rules)} rules (weight, confidence, lift, support):")
     for rule in rules:
         print(
             printable(
                 f"  {' + '.join(rule['antecedent'])} -> {', '.join(rule['consequent'])}"
-                f"  ({rule['confidence']:.3f}, {rule['lift']:.2f}, {rule['support']:.4f})"
+                f"  ({rule['weight']:.3f}, {rule['confidence']:.3f}, {rule['lift']:.2f}, "
+                f"{rule['support']:.4f})"
             )
         )
     return 0

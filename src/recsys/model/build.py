@@ -87,6 +87,7 @@ def build_header(
             "itemsets": rules.itemsets,
             "rules": rules.rule_count,
             "antecedents": len(rules.antecedent_keys),
+            "rules_per_song": rules.rules_per_song,
             "coverage": rules.coverage,
         },
         "vocabulary": rules.vocabulary,
@@ -109,12 +110,11 @@ def build_model(
     columns = {
         "counts": rules.counts,
         "antecedent_keys": rules.antecedent_keys,
+        "antecedent_counts": rules.antecedent_counts,
         "group_offsets": rules.group_offsets,
         "consequents": rules.consequents,
-        "confidence": rules.confidence,
-        "lift": rules.lift,
-        "rank": rules.rank,
-        "support": rules.support,
+        "pair_counts": rules.pair_counts,
+        "weights": rules.weights,
     }
     arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
     return BuiltModel(model_id=model_id, header=header, content=encode_model(header, arrays))

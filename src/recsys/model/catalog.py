@@ -228,30 +228,31 @@ def list_models(data_dir: Path, live: str | None) -> tuple[list[ModelRow], list[
 
 
 def show_model(model: ModelFile, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A model's metadata (without vocabulary) and its `top` rules by confidence, then lift."""
+    """A model's metadata (without vocabulary) and its `top` rules, heaviest first."""
     metadata = {
         key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
     }
     arrays = model.arrays
-    confidence, lift = arrays["confidence"], arrays["lift"]
-    best = heapq.nlargest(
-        max(0, top), range(len(confidence)), key=lambda rule: (confidence[rule], lift[rule])
-    )
-    offsets = arrays["group_offsets"]
+    weights = arrays["weights"]
+    best = heapq.nlargest(max(0, top), range(len(weights)), key=weights.__getitem__)
+    return metadata, [rule_measures(model, rule) for rule in best]
+
+
+def rule_measures(model: ModelFile, rule: int) -> dict[str, Any]:
+    """One rule by name, with the measures its counts give (the file stores only counts)."""
+    arrays = model.arrays
     names = model.vocabulary
-    rules = [
-        {
-            "antecedent": [
-                names[song]
-                for song in decode_antecedent(
-                    arrays["antecedent_keys"][bisect_right(offsets, rule) - 1]
-                )
-            ],
-            "consequent": [names[arrays["consequents"][rule]]],
-            "support": arrays["support"][rule],
-            "confidence": confidence[rule],
-            "lift": lift[rule],
-        }
-        for rule in best
-    ]
-    return metadata, rules
+    group = bisect_right(arrays["group_offsets"], rule) - 1
+    playlists = model.header["stats"]["playlists"]
+    together = arrays["pair_counts"][rule]
+    consequent = arrays["consequents"][rule]
+    confidence = together / arrays["antecedent_counts"][group]
+    return {
+        "antecedent": [names[song] for song in decode_antecedent(arrays["antecedent_keys"][group])],
+        "consequent": [names[consequent]],
+        "playlists": together,
+        "support": together / playlists,
+        "confidence": confidence,
+        "lift": confidence / (arrays["counts"][consequent] / playlists),
+        "weight": arrays["weights"][rule],
+    }

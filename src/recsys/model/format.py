@@ -10,14 +10,19 @@ with one copy each, so the API never builds an object per rule.
     padding to a multiple of 8, then the arrays at the offsets the directory gives
 
 Arrays (typecodes of Python's `array` module, little-endian):
-    counts[V]           q  playlists holding each song; song id = popularity rank
-    antecedent_keys[G]  q  sorted; each packs a sorted antecedent (see encode_antecedent)
-    group_offsets[G+1]  q  rules of group g are [group_offsets[g], group_offsets[g+1])
-    consequents[R]      i  song id recommended by each rule (int32)
-    confidence[R], lift[R], support[R]   d
-    rank[R]             i  position of the rule when all rules are sorted best first
-                           (confidence, lift, support desc, then song id); within a
-                           group, rules are sorted by rank
+    counts[V]             q  playlists holding each song; song id = popularity rank
+    antecedent_keys[G]    q  sorted; each packs a sorted antecedent (see encode_antecedent)
+    antecedent_counts[G]  q  playlists holding each antecedent's songs together
+    group_offsets[G+1]    q  rules of group g are [group_offsets[g], group_offsets[g+1])
+    consequents[R]        i  song id recommended by each rule (int32)
+    pair_counts[R]        i  playlists holding the rule's antecedent and consequent
+    weights[R]            f  what the rule adds to its consequent's score (float32, > 0);
+                             within a group, rules are sorted by weight (highest first,
+                             then by song id)
+
+Support, confidence and lift are not stored: each is a ratio of the counts above
+(pair_count / playlists, pair_count / antecedent_count, confidence / (counts[c] /
+playlists)), so a model describes every rule exactly in 16 bytes.
 
 Only `build` writes this format and only `decode_model` reads it back. This module must
 not import the training stack: the API reads models with it.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import operator
 import sys
 from array import array
@@ -42,7 +48,7 @@ from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
 MAGIC = b"RECSYSM\x00"
 FORMAT_NAME = "recsys-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KEY_BITS = 21
 MAX_ANTECEDENT = 3
 MAX_SONGS = (1 << KEY_BITS) - 2
@@ -50,12 +56,11 @@ MAX_SONGS = (1 << KEY_BITS) - 2
 ARRAY_TYPES = {
     "counts": "q",
     "antecedent_keys": "q",
+    "antecedent_counts": "q",
     "group_offsets": "q",
     "consequents": "i",
-    "confidence": "d",
-    "lift": "d",
-    "rank": "i",
-    "support": "d",
+    "pair_counts": "i",
+    "weights": "f",
 }
 _HEADER_PREFIX = 16
 _MAX_HEADER = 1 << 30
@@ -207,14 +212,24 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None
         raise ModelError("model vocabulary holds something other than song names")
     if not all(isinstance(header.get(key), str) for key in ("model_id", "model_date")):
         raise ModelError("model header lacks a model_id or model_date")
+    stats = header.get("stats")
+    playlists = stats.get("playlists") if isinstance(stats, dict) else None
+    if not _is_count(playlists) or playlists < 1:
+        raise ModelError("model header lacks a valid stats.playlists")
     params = header.get("params")
     rule_length = params.get("max_rule_length") if isinstance(params, dict) else None
     if not isinstance(rule_length, int) or not 2 <= rule_length <= MAX_ANTECEDENT + 1:
         raise ModelError("model header lacks a valid params.max_rule_length")
-    if any(len(arrays[name]) != rules for name in ("confidence", "lift", "support", "rank")):
+    if any(len(arrays[name]) != rules for name in ("pair_counts", "weights")):
         raise ModelError("model rule columns have different lengths")
+    if len(arrays["antecedent_counts"]) != len(arrays["antecedent_keys"]):
+        raise ModelError("model antecedent columns have different lengths")
     if not _all_within(arrays["consequents"], 0, songs):
         raise ModelError("model rules name songs outside its vocabulary")
+    if not _all_within(arrays["pair_counts"], 1, 1 << 31):
+        raise ModelError("model rules have counts below one")
+    if not _all_positive_and_finite(arrays["weights"]):
+        raise ModelError("model rule weights are not positive finite numbers")
     _check_groups(arrays, songs, rule_length - 1)
 
 
@@ -228,15 +243,24 @@ def _all_within(values: array, low: int, high: int) -> bool:
     )
 
 
+def _all_positive_and_finite(values: array) -> bool:
+    """0 < every value < inf, a slice at a time; a NaN anywhere makes its slice's sum NaN."""
+    step = 1 << 16
+    return all(
+        min(part) > 0 and math.isfinite(sum(part))
+        for part in (values[start : start + step] for start in range(0, len(values), step))
+    )
+
+
 def _increasing(values: array) -> bool:
     """Strictly increasing, compared pairwise in C (no Python loop per element)."""
     return all(map(operator.lt, values[:-1], values[1:]))
 
 
 def _check_groups(arrays: dict[str, array], songs: int, longest_antecedent: int) -> None:
-    """Groups: sorted unique antecedents of known songs, each owning a non-empty,
-    rank-sorted slice of the rules."""
-    keys, offsets, rank = arrays["antecedent_keys"], arrays["group_offsets"], arrays["rank"]
+    """Groups: sorted unique antecedents of known songs, each owning a non-empty slice of
+    the rules, highest weight first."""
+    keys, offsets, weights = arrays["antecedent_keys"], arrays["group_offsets"], arrays["weights"]
     rules = len(arrays["consequents"])
     if len(offsets) != len(keys) + 1 or offsets[0] != 0 or offsets[-1] != rules:
         raise ModelError("model rule groups do not cover its rules")
@@ -253,9 +277,9 @@ def _check_groups(arrays: dict[str, array], songs: int, longest_antecedent: int)
         if encode_antecedent(items) != key or list(items) != sorted(set(items)):
             raise ModelError("model antecedents are not valid keys")
     starts = set(offsets)
-    unsorted = compress(range(1, rules), map(operator.gt, rank[:-1], rank[1:]))
+    unsorted = compress(range(1, rules), map(operator.lt, weights[:-1], weights[1:]))
     if any(position not in starts for position in unsorted):
-        raise ModelError("model rules are not sorted by rank within their groups")
+        raise ModelError("model rules are not sorted by weight within their groups")
 
 
 def read_model(

@@ -4,16 +4,18 @@ The index keeps the model's flat arrays as they came off disk and finds rules by
 search over the sorted antecedent keys, so building it costs one dict over the vocabulary
 and a request costs a few look-ups per liked song, never a scan of the rule list.
 
-Scoring: a candidate song takes the best rule that recommends it, compared by confidence,
-then lift, then support; equal scores go to the more popular song. The trainer stores
-that order as each rule's `rank`, so serving compares small integers only. Songs the user sent are
-never recommended. When the rules give fewer than k songs, the most popular songs the user
-did not send fill the rest (`filled` says how many).
+Scoring: every rule whose antecedent the user sent adds its weight to its consequent's
+score, so a song that goes with several liked songs outranks one that goes with a single
+one (see the model format for what a weight is). Songs are ranked by score, equal scores
+going to the more popular song (the smaller id). Each antecedent holds a bounded number of
+rules, so a request costs at most that many additions per matched antecedent. Songs the user
+sent are never recommended. When the rules give fewer than k songs, the most popular songs
+the user did not send fill the rest (`filled` says how many).
 """
 
 from __future__ import annotations
 
-import heapq
+import operator
 import re
 import sys
 import unicodedata
@@ -21,6 +23,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
+from operator import itemgetter
 from typing import Any
 
 from recsys.model.format import (
@@ -43,15 +46,21 @@ _LONG_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{{MAX_MARK_RUN + 1},}}")
 
 # Below this many combinations, looking each up beats even measuring the alternative.
 _LOOKUPS_WITHOUT_A_SECOND_THOUGHT = 64
+_SCORE = itemgetter(1)
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One answer: songs in the dataset's spelling, and how the answer was made."""
+    """One answer: songs in the dataset's spelling, and how the answer was made.
+
+    `songs_without_rules` are sent songs the model knows that recommend nothing alone:
+    too rare to share a playlist often enough with any other song.
+    """
 
     songs: list[str]
     unknown_songs: list[str]
     filled: int
+    songs_without_rules: list[str]
 
 
 class RuleIndex:
@@ -74,7 +83,8 @@ class RuleIndex:
         self._keys = arrays["antecedent_keys"]
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
-        self._rank = arrays["rank"]
+        self._weights = arrays["weights"]
+        self.rules_per_group = max(map(operator.sub, self._offsets[1:], self._offsets), default=0)
         self._max_antecedent = min(MAX_ANTECEDENT, self.header["params"]["max_rule_length"] - 1)
 
     @property
@@ -98,9 +108,10 @@ class RuleIndex:
             if not song.isascii() and song not in exact and not _LONG_MARK_RUN.search(song)
         )
 
-    def song_ids(self, songs: list[str]) -> tuple[list[int], list[str]]:
-        """Known song ids (deduplicated, in request order) and the songs the model lacks."""
-        known: dict[int, None] = {}
+    def song_ids(self, songs: list[str]) -> tuple[dict[int, str], list[str]]:
+        """Known song ids, each with its first spelling sent (in request order), and the
+        songs the model lacks."""
+        known: dict[int, str] = {}
         unknown: list[str] = []
         for song in songs:
             song_id = self._exact.get(song)
@@ -109,14 +120,15 @@ class RuleIndex:
             if song_id is None:
                 unknown.append(song)
             else:
-                known[song_id] = None
-        return list(known), unknown
+                known.setdefault(song_id, song)
+        return known, unknown
 
     def recommend(self, songs: list[str], k: int) -> Recommendation:
         """Top `k` songs for someone who likes `songs`."""
         known, unknown = self.song_ids(songs)
         taken = set(known)
-        top = self._best_consequents(self._matching_groups(sorted(taken)), taken, k)
+        groups, alone = self._matching_groups(sorted(taken))
+        top = self._best_scored(groups, taken, k)
         filled = 0
         song = 0
         while len(top) < k and song < len(self._names):
@@ -126,18 +138,17 @@ class RuleIndex:
                 filled += 1
             song += 1
         return Recommendation(
-            songs=[self._names[song] for song in top], unknown_songs=unknown, filled=filled
+            songs=[self._names[song] for song in top],
+            unknown_songs=unknown,
+            filled=filled,
+            songs_without_rules=[spelling for song, spelling in known.items() if song not in alone],
         )
 
-    def _best_consequents(self, groups: list[int], taken: set[int], k: int) -> list[int]:
-        """Merge the matched groups' rules, best rank first, until k new songs are found.
-
-        Each group is sorted by rank, so the first time a song comes out of the merge is
-        its best rule: the merge stops after k new songs plus the few duplicates and liked
-        songs it skips. `taken` gains the songs chosen.
-        """
-        ranks, consequents, offsets = self._rank, self._consequents, self._offsets
-        if len(groups) == 1:  # one liked song with rules (common): its group is the answer
+    def _best_scored(self, groups: list[int], taken: set[int], k: int) -> list[int]:
+        """The k highest summed weights of the matched groups' consequents, not `taken`;
+        `taken` gains the songs chosen."""
+        weights, consequents, offsets = self._weights, self._consequents, self._offsets
+        if len(groups) == 1:  # one liked song with rules (common): its group is the order
             chosen = []
             for song in consequents[offsets[groups[0]] : offsets[groups[0] + 1]]:
                 if song not in taken:
@@ -146,24 +157,21 @@ class RuleIndex:
                     if len(chosen) == k:
                         break
             return chosen
-        heap = [(ranks[offsets[g]], offsets[g], offsets[g + 1]) for g in groups]
-        heapq.heapify(heap)
-        chosen: list[int] = []
-        while heap and len(chosen) < k:
-            _, rule, end = heap[0]
-            song = consequents[rule]
-            if song not in taken:
-                taken.add(song)
-                chosen.append(song)
-            rule += 1
-            if rule < end:
-                heapq.heapreplace(heap, (ranks[rule], rule, end))
-            else:
-                heapq.heappop(heap)
+        scores: dict[int, float] = {}
+        get = scores.get
+        for group in groups:  # in key order: the same sums, to the last bit, every time
+            start, end = offsets[group], offsets[group + 1]
+            for song, weight in zip(consequents[start:end], weights[start:end], strict=True):
+                scores[song] = get(song, 0.0) + weight
+        ranked = sorted(scores.items())  # by id, then (stable) by score: ties to the popular
+        ranked.sort(key=_SCORE, reverse=True)
+        chosen = [song for song, _ in ranked if song not in taken][:k]
+        taken.update(chosen)
         return chosen
 
-    def _matching_groups(self, liked: list[int]) -> list[int]:
-        """Groups whose antecedent is a subset of `liked` (sorted ids).
+    def _matching_groups(self, liked: list[int]) -> tuple[list[int], set[int]]:
+        """Groups whose antecedent is a subset of `liked` (sorted ids), in key order; and
+        the liked songs that have rules of their own (a one-song antecedent).
 
         Two exact strategies: look up every combination of liked songs (cheap for the few
         songs people usually send), or, when there are many, walk the key ranges of the
@@ -171,32 +179,45 @@ class RuleIndex:
         """
         keys = self._keys
         if not liked or not keys:
-            return []
-        lookup_cost = sum(comb(len(liked), size) for size in range(1, self._max_antecedent + 1))
+            return [], set()
+        groups, alone = self._single_groups(liked)
+        if self._max_antecedent == 1:
+            return groups, alone
+        lookup_cost = sum(comb(len(liked), size) for size in range(2, self._max_antecedent + 1))
         if lookup_cost > _LOOKUPS_WITHOUT_A_SECOND_THOUGHT:
             ranges = [self._first_item_range(song) for song in liked]
             if sum(end - start for start, end in ranges) < lookup_cost:
                 members = set(liked)
-                return [
-                    group
-                    for start, end in ranges
-                    for group in range(start, end)
-                    if members.issuperset(decode_antecedent(keys[group]))
-                ]
+                for song, (start, end) in zip(liked, ranges, strict=True):
+                    first = start + (song in alone)  # the one-song key opens its range
+                    groups.extend(
+                        group
+                        for group in range(first, end)
+                        if members.issuperset(decode_antecedent(keys[group]))
+                    )
+                return sorted(groups), alone
         count = len(keys)
-        groups = []
-        for song in liked:  # single-song antecedents, without building tuples
-            key = first_item_floor(song)
-            group = bisect_left(keys, key)
-            if group < count and keys[group] == key:
-                groups.append(group)
         for size in range(2, self._max_antecedent + 1):
             for antecedent in combinations(liked, size):
                 key = encode_antecedent(antecedent)
                 group = bisect_left(keys, key)
                 if group < count and keys[group] == key:
                     groups.append(group)
-        return groups
+        return sorted(groups), alone
+
+    def _single_groups(self, liked: list[int]) -> tuple[list[int], set[int]]:
+        """The groups of one-song antecedents among `liked`, and those songs."""
+        keys = self._keys
+        count = len(keys)
+        groups = []
+        alone = set()
+        for song in liked:  # single-song antecedents, without building tuples
+            key = first_item_floor(song)
+            group = bisect_left(keys, key)
+            if group < count and keys[group] == key:
+                groups.append(group)
+                alone.add(song)
+        return groups, alone
 
     def _first_item_range(self, song: int) -> tuple[int, int]:
         return (

@@ -14,11 +14,23 @@ from recsys.model.format import KEY_BITS, MAX_ANTECEDENT
 
 @dataclass(frozen=True)
 class MiningParams:
-    """Thresholds as efficient-apriori reads them: fractions of all playlists."""
+    """What makes a rule and what it weighs.
+
+    A rule's songs share at least `min_count` playlists and at least `min_support` of all
+    playlists (a fraction, as efficient-apriori reads it; 0 for none). Its weight is
+    count / (antecedent_count ** (1 - damping) * consequent_count ** damping): with
+    `popularity_damping` 0 that is the rule's confidence; at 0.5, the cosine of the two
+    songs' playlist sets, which ranks a chart song lower. Each antecedent keeps its
+    `rules_per_song` heaviest rules, fewer if the model would exceed `max_rules`.
+    """
 
     min_support: float
     min_confidence: float
     max_rule_length: int
+    popularity_damping: float = 0.0
+    rules_per_song: int = 20
+    min_count: int = 1
+    max_rules: int = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -30,13 +42,13 @@ class RuleSet:
     counts: list[int]
     frequent_songs: int
     itemsets: int
+    rules_per_song: int  # rules an antecedent could keep: params', fewer if max_rules binds
     antecedent_keys: list[int]
+    antecedent_counts: list[int]
     group_offsets: list[int]
     consequents: list[int]
-    support: list[float]
-    confidence: list[float]
-    lift: list[float]
-    rank: list[int]
+    pair_counts: list[int]
+    weights: list[float]
 
     @property
     def rule_count(self) -> int:

@@ -27,8 +27,10 @@ from recsys.serving.store import ServedModel
 
 router = APIRouter()
 
-# Characters of names needing normalisation that a request may cost the event loop.
+# What a request may cost the event loop: characters of names needing normalisation, and
+# rule weights added up (each liked song's antecedent holds at most rules_per_group).
 NORMALISE_ON_THE_LOOP = 2000
+RULES_ON_THE_LOOP = 5000
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": f"Body larger than {MAX_BODY_BYTES} bytes"},
@@ -56,13 +58,16 @@ async def read_body(request: Request) -> bytes:
 async def recommend_off_the_loop_if_costly(
     index: RuleIndex, songs: list[str], k: int
 ) -> Recommendation:
-    """Answer on the event loop, unless the names need costly Unicode normalisation.
+    """Answer on the event loop, unless the names need costly Unicode normalisation or
+    the songs may match many rules.
 
     Names the model spells exactly cost a dict look-up; others are normalised, and a
-    crafted name (hundreds of combining marks) makes that quadratic. Such requests run in
-    a worker thread, so health checks and other requests keep being answered.
+    crafted name (hundreds of combining marks) makes that quadratic. Hundreds of liked
+    songs may each add up a full group of rules. Such requests run in a worker thread, so
+    health checks and other requests keep being answered.
     """
-    if index.normalising_cost(songs) <= NORMALISE_ON_THE_LOOP:
+    cheap = len(songs) * index.rules_per_group <= RULES_ON_THE_LOOP
+    if cheap and index.normalising_cost(songs) <= NORMALISE_ON_THE_LOOP:
         return index.recommend(songs, k)
     return await asyncio.to_thread(index.recommend, songs, k)
 
@@ -105,6 +110,7 @@ def answer_body(model: ServedModel, answer: Recommendation) -> dict[str, Any]:
         "model_date": model.model_date,
         "model_id": model.model_id,
         "unknown_songs": answer.unknown_songs,
+        "songs_without_rules": answer.songs_without_rules,
         "filled": answer.filled,
     }
 

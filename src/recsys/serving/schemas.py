@@ -41,6 +41,7 @@ class RecommendResponse(BaseModel):
                     "model_date": "2026-11-28T14:05:12.123456+00:00",
                     "model_id": "20261128T140512123456Z-3fa2c1d0",
                     "unknown_songs": [],
+                    "songs_without_rules": [],
                     "filled": 0,
                 }
             ]
@@ -52,6 +53,10 @@ class RecommendResponse(BaseModel):
     model_date: str = Field(description="when the served model was trained (UTC, ISO 8601)")
     model_id: str
     unknown_songs: list[str] = Field(description="sent songs the model does not know")
+    songs_without_rules: list[str] = Field(
+        description="sent songs the model knows but has no rules for (too rare to share "
+        "enough playlists with another song); they add nothing to the answer"
+    )
     filled: int = Field(description="songs added from the most popular, as rules ran short")
 
 

@@ -1,7 +1,8 @@
 """Playlists to association rules, exactly.
 
-polars counts how many playlists hold each song; songs below `min_support` are dropped
-and the rest become small integers, whose frequent pairs `counting` counts in blocks of
+polars counts how many playlists hold each song; songs below the threshold (the
+settings' `min_pair_count` playlists, and `min_support` of them if set) are dropped and
+the rest become small integers, whose frequent pairs `counting` counts in blocks of
 bounded memory (or a Spark cluster does: `spark`). efficient-apriori then mines the
 longer itemsets inside each song's projected playlists, where its candidates are few.
 The result is the same itemset collection Apriori finds on the raw names (the tests check
@@ -10,8 +11,9 @@ right-hand side: for recommending, a rule {a} -> {b, c} never outranks {a} -> {b
 confidence is at least as high, so multi-song consequents would only add weight to the
 model.
 
-The rules come out in the serving order of the model format (grouped by antecedent, best
-first within a group), so the API loads them as flat arrays without sorting anything.
+`weighting` weighs the rules and keeps each song's heaviest. They come out in the serving
+order of the model format (grouped by antecedent, heaviest first within a group), so the
+API loads them as flat arrays without sorting anything.
 """
 
 from __future__ import annotations
@@ -22,18 +24,14 @@ from dataclasses import dataclass
 import polars as pl
 from efficient_apriori.itemsets import itemsets_from_transactions
 
-from recsys.errors import RecsysError
-from recsys.model.format import KEY_BITS, MAX_ANTECEDENT, MAX_SONGS, encode_antecedent
+from recsys.model.format import MAX_SONGS
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.training.counting import frequent_pairs
 from recsys.training.playlists import Playlists
+from recsys.training.weighting import MiningError, longer_rules, pair_rules, serving_order
 
 # (pairs: pid, id) rows, the number of song ids, min_count -> frequent pairs (a, b, count)
 PairCounter = Callable[[pl.DataFrame, int, int], pl.DataFrame]
-
-
-class MiningError(RecsysError):
-    """Parameters or data that cannot give a model."""
 
 
 def song_ids(playlists: Playlists) -> pl.DataFrame:
@@ -233,104 +231,18 @@ def _renumbered(pairs: pl.DataFrame, new_id: pl.Series) -> pl.LazyFrame:
     )
 
 
-def _column_of(value: int) -> pl.Expr:
-    """`value` in every row, as a real column.
-
-    polars divides by a scalar through its reciprocal, which can differ from Python's
-    `count / total` in the last bit; a column divides exactly as Python does.
-    """
-    return pl.int_range(pl.len(), dtype=pl.Int64) * 0 + value
-
-
-def pair_rules(counts: PairCounts, min_count: int, min_confidence: float) -> pl.DataFrame:
-    """The rules a -> b and b -> a of every pair in `min_count` playlists or more.
-
-    Column for column the arithmetic of `longer_rules`, so both give identical floats.
-    """
-    song_count = counts.songs.select(pl.col("id").cast(pl.Int32), "count")
-    both = (
-        counts.pairs.filter(pl.col("count") >= min_count)
-        .join(song_count.rename({"id": "a", "count": "count_a"}), on="a")
-        .join(song_count.rename({"id": "b", "count": "count_b"}), on="b")
-    )
-    first = 1 << (KEY_BITS * (MAX_ANTECEDENT - 1))  # first_item_floor(0): key of song 0
-    directions = [
-        both.select(
-            antecedent=(pl.col(ante).cast(pl.Int64) + 1) * first,
-            consequent=pl.col(cons),
-            confidence=pl.col("count") / pl.col(f"count_{ante}"),
-            support=pl.col("count") / _column_of(counts.total),
-            consequent_share=pl.col(f"count_{cons}") / _column_of(counts.total),
-        )
-        for ante, cons in (("a", "b"), ("b", "a"))
-    ]
-    return (
-        pl.concat(directions)
-        .filter(pl.col("confidence") >= min_confidence)
-        .select(
-            "antecedent",
-            "consequent",
-            "support",
-            "confidence",
-            lift=pl.col("confidence") / pl.col("consequent_share"),
-        )
-    )
-
-
-def longer_rules(
-    counts_by_itemset: dict[tuple[int, ...], int], params: MiningParams, total: int
-) -> pl.DataFrame:
-    """Every one-consequent rule of the itemsets of three songs or more that reaches
-    min_confidence (`counts_by_itemset` also holds their subsets' counts)."""
-    antecedents: list[int] = []
-    consequents: list[int] = []
-    support: list[float] = []
-    confidence: list[float] = []
-    lift: list[float] = []
-    for itemset, count in counts_by_itemset.items():
-        if len(itemset) < 3:
-            continue
-        for position, consequent in enumerate(itemset):
-            antecedent = itemset[:position] + itemset[position + 1 :]
-            rule_confidence = count / counts_by_itemset[antecedent]
-            if rule_confidence < params.min_confidence:
-                continue
-            antecedents.append(encode_antecedent(antecedent))
-            consequents.append(consequent)
-            support.append(count / total)
-            confidence.append(rule_confidence)
-            lift.append(rule_confidence / (counts_by_itemset[(consequent,)] / total))
-    return pl.DataFrame(
-        {
-            "antecedent": pl.Series(antecedents, dtype=pl.Int64),
-            "consequent": pl.Series(consequents, dtype=pl.Int32),
-            "support": pl.Series(support, dtype=pl.Float64),
-            "confidence": pl.Series(confidence, dtype=pl.Float64),
-            "lift": pl.Series(lift, dtype=pl.Float64),
-        }
-    )
-
-
-def serving_order(rules: pl.DataFrame) -> pl.DataFrame:
-    """Rules with their global rank, grouped by antecedent and best first in each group."""
-    # A rule's rank orders all rules by how good a recommendation they make: confidence,
-    # then lift, then support, then the more popular song (the antecedent breaks the last
-    # ties, so the same data always gives the same file). Serving compares ranks only.
-    return (
-        rules.sort(
-            ["confidence", "lift", "support", "consequent", "antecedent"],
-            descending=[True, True, True, False, False],
-        )
-        .with_row_index("rank")
-        .sort(["antecedent", "rank"])
-    )
+def rule_threshold(params: MiningParams, playlists: int) -> int:
+    """Playlists a rule's songs must share: `min_count`, and `min_support` of them if set."""
+    if params.min_support <= 0:
+        return params.min_count
+    return max(params.min_count, minimum_count(params.min_support, playlists))
 
 
 def mine(
     playlists: Playlists, params: MiningParams, counter: PairCounter = frequent_pairs
 ) -> RuleSet:
     """Frequent itemsets up to `max_rule_length` songs, then one-consequent rules."""
-    min_count = minimum_count(params.min_support, playlists.playlist_count)
+    min_count = rule_threshold(params, playlists.playlist_count)
     counts = count_pairs(playlists, min_count, counter=counter)
     longer: dict[tuple[int, ...], int] = {}
     if params.max_rule_length >= 3 and counts.co is not None:
@@ -350,20 +262,17 @@ def rules_at(
     if frequent.height > MAX_SONGS:
         raise MiningError(
             f"{frequent.height} frequent songs; the model format holds {MAX_SONGS}: "
-            "raise min_support"
+            "raise RECSYS_MIN_PAIR_COUNT or min_support"
         )
     pairs = counts.pairs.filter(pl.col("count") >= min_count)
-    rules = pair_rules(counts, min_count, params.min_confidence)
+    rules = pair_rules(counts.songs, counts.pairs, min_count, params)
     if longer:
-        itemsets: dict[tuple[int, ...], int] = dict(
-            zip(((song,) for song in frequent["id"].to_list()), frequent["count"].to_list(),
-                strict=True)
-        )  # fmt: skip
-        itemsets.update(((a, b), n) for a, b, n in pairs.select("a", "b", "count").iter_rows())
-        itemsets.update(longer)
-        rules = pl.concat([rules, longer_rules(itemsets, params, counts.total)])
-    rules = serving_order(rules)
-    groups = rules.group_by("antecedent", maintain_order=True).len()
+        itemsets = _itemset_counts(frequent, pairs, longer)
+        rules = pl.concat([rules, longer_rules(itemsets, params)])
+    rules, per_song = serving_order(rules, params)
+    groups = rules.group_by("antecedent", maintain_order=True).agg(
+        pl.len(), pl.first("antecedent_count")
+    )
     # A catalogue larger than the format holds (the MPD has 2.26 million tracks) loses its
     # rarest songs, which are in no rule: a request naming one gets it back as unknown.
     kept = counts.songs.head(MAX_SONGS)
@@ -373,11 +282,22 @@ def rules_at(
         counts=kept["count"].to_list(),
         frequent_songs=frequent.height,
         itemsets=frequent.height + pairs.height + len(longer or ()),
+        rules_per_song=per_song,
         antecedent_keys=groups["antecedent"].to_list(),
+        antecedent_counts=groups["antecedent_count"].to_list(),
         group_offsets=[0, *groups["len"].cum_sum().to_list()],
         consequents=rules["consequent"].to_list(),
-        support=rules["support"].to_list(),
-        confidence=rules["confidence"].to_list(),
-        lift=rules["lift"].to_list(),
-        rank=rules["rank"].to_list(),
+        pair_counts=rules["pair_count"].to_list(),
+        weights=rules["weight"].to_list(),
     )
+
+
+def _itemset_counts(
+    frequent: pl.DataFrame, pairs: pl.DataFrame, longer: dict[tuple[int, ...], int]
+) -> dict[tuple[int, ...], int]:
+    """Every itemset's count, songs and pairs included: what longer rules divide by."""
+    songs = zip(frequent["id"].to_list(), frequent["count"].to_list(), strict=True)
+    itemsets: dict[tuple[int, ...], int] = {(song,): count for song, count in songs}
+    itemsets.update(((a, b), n) for a, b, n in pairs.select("a", "b", "count").iter_rows())
+    itemsets.update(longer)
+    return itemsets

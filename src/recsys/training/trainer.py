@@ -43,7 +43,9 @@ class TrainResult:
     songs: int | None = None
     itemsets: int | None = None
     rules: int | None = None
-    min_support: float | None = None  # as mined: chosen, when the settings say "auto"
+    min_support: float | None = None  # as mined: 0 when the settings say "auto" (none)
+    popularity_damping: float | None = None  # as mined: chosen, when the settings say "auto"
+    coverage: float | None = None  # share of the songs that recommend something alone
     model_bytes: int | None = None
     seconds: float = 0.0
     dataset_sha256: str | None = None
@@ -205,6 +207,8 @@ def train_snapshot(
         itemsets=rules.itemsets,
         rules=rules.rule_count,
         min_support=choice.params.min_support,
+        popularity_damping=choice.params.popularity_damping,
+        coverage=rules.coverage,
         model_bytes=len(built.content),
         seconds=time.perf_counter() - started,
         dataset_sha256=snapshot.sha256,

@@ -1,28 +1,23 @@
-"""Choosing `min_support` from the dataset itself, when the settings say "auto".
+"""Choosing the popularity damping from the dataset itself, when the settings say "auto".
 
-A support threshold written as a share of playlists means different things on datasets
-of different sizes and shapes: the one that suits a few thousand course playlists mines
-almost nothing from a sparse real catalogue. So the trainer holds out a tenth of the
-playlists, mines the rest at each support of a small grid, answers the held-out
-playlists exactly as the API would, and keeps the support with the best NDCG@10. The
-model is then mined from the whole dataset at that support.
+How much a popular song's rules should be weighed down depends on the dataset: where
+tastes are tight, confidence ranks best; where a few chart songs share a playlist with
+everything, they crowd every answer unless damped. So the trainer holds out a tenth of
+the playlists, builds the rest's model at each damping of a small grid, answers the
+held-out playlists exactly as the API would, and keeps the damping with the best NDCG@10.
+The model is then built from the whole dataset at that damping.
 
-It stays cheap because the pairs of each part are counted once, at the lowest support of
-the grid; every higher support is a filter of those counts (`mining.rules_at`). Scoring
-goes from the highest support down and stops once a candidate scores below the best after
-the scores have risen: past the peak, lower supports only add rarer, noisier pairs, and
-cost more.
-Two supports that come to the same count of playlists give the same model and are scored
-once. The budgets: no candidate mines more than RECSYS_MAX_RULES rules from the whole
-dataset, and candidates stop being scored after RECSYS_TUNING_SECONDS (the first one
-always is).
+The work is fixed in advance, never in seconds: the pairs of each part are counted once,
+every candidate of the grid is scored, and on at most MAX_QUERIES held-out playlists. So
+the same dataset and settings choose the same model on a busy machine and a quiet one,
+and the header records every candidate's scores.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams, RuleSet, Tuning
@@ -36,13 +31,11 @@ from recsys.training.holdout import (
     split_playlists,
 )
 from recsys.training.mining import (
-    MiningError,
     PairCounter,
     PairCounts,
     count_pairs,
     mine,
-    minimum_count,
-    pair_rules,
+    rule_threshold,
     rules_at,
     without,
 )
@@ -51,22 +44,23 @@ from recsys.training.scoring import score
 
 Reporter = Callable[[str], None]
 
-# Highest first: cheap candidates are scored before the time budget can run out.
-GRID = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+# From confidence (0) to the cosine of the two songs' playlists (0.5).
+DAMPINGS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 HELD_OUT = 0.1
 SEED_SONGS = 5
 K = 10
+MAX_QUERIES = 2000  # held-out playlists scored per candidate: the work budget
 # When no playlist can be held out (a handful of playlists, or none longer than
-# SEED_SONGS): the support the project shipped before it chose per dataset.
-FALLBACK_MIN_SUPPORT = 0.015
+# SEED_SONGS): rank by confidence, the classic rule measure.
+FALLBACK_DAMPING = 0.0
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One support of the grid, scored on the held-out playlists."""
+    """One damping of the grid, scored on the held-out playlists."""
 
-    min_support: float
-    rules: int  # mined from the train part
+    popularity_damping: float
+    rules: int  # built from the train part
     ndcg: float
     hit_rate: float
     fill_share: float
@@ -83,15 +77,16 @@ class Choice:
 
 
 def requested(settings: Settings) -> dict[str, object]:
-    """The mining parameters as asked for; with "auto", its budget belongs to the request."""
-    request: dict[str, object] = {
+    """The mining parameters as asked for: what identifies a training run."""
+    return {
         "min_support": settings.min_support,
+        "min_pair_count": settings.min_pair_count,
         "min_confidence": settings.min_confidence,
         "max_rule_length": settings.max_rule_length,
+        "popularity_damping": settings.popularity_damping,
+        "rules_per_song": settings.rules_per_song,
+        "max_rules": settings.max_rules,
     }
-    if settings.min_support == AUTO:
-        request["max_rules"] = settings.max_rules
-    return request
 
 
 def choose(
@@ -100,106 +95,80 @@ def choose(
     report: Reporter,
     counter: PairCounter | None = None,
 ) -> Choice:
-    """The rules to publish: at the set min_support, or at the one "auto" chooses.
+    """The rules to publish: at the set popularity damping, or at the one "auto" chooses.
     Pairs are counted by `counter`, by default the engine the settings name."""
     counter = counter or pair_counter(settings)
-    if settings.min_support != AUTO:
-        params = _params(settings, float(settings.min_support))
+    base = _params(settings)
+    if settings.popularity_damping != AUTO:
+        params = replace(base, popularity_damping=float(settings.popularity_damping))
         tuning = Tuning(requested=requested(settings), method="set")
         return Choice(params, tuning, mine(playlists, params, counter))
     started = time.perf_counter()
-    total = playlists.playlist_count
     try:
-        split: Split | None = split_playlists(
-            playlists, test_fraction=HELD_OUT, seeds=SEED_SONGS, seed=0
-        )
+        split = split_playlists(playlists, test_fraction=HELD_OUT, seeds=SEED_SONGS, seed=0)
     except HoldoutError as error:
-        split, why = None, str(error)
-    floor = split.train.playlist_count if split else total  # the train part's counts too
-    whole = count_pairs(playlists, minimum_count(GRID[-1], floor), counter=counter)
-    affordable = _affordable(whole, settings)
-    if split is None:
-        support = FALLBACK_MIN_SUPPORT
-        tuning = Tuning(requested(settings), f"fallback: {why}", seconds=_since(started))
-    else:
-        counts = without(whole, split.test, split.train, counter)
-        support, tuning = _score_grid(split, counts, affordable, settings, started)
-    params = _params(settings, support)
-    if params.max_rule_length == 2 and minimum_count(support, total) >= whole.min_count:
-        rules = rules_at(whole, minimum_count(support, total), params)
+        params = replace(base, popularity_damping=FALLBACK_DAMPING)
+        tuning = Tuning(requested(settings), f"fallback: {error}", seconds=_since(started))
+        return Choice(params, tuning, mine(playlists, params, counter))
+    whole_count = rule_threshold(base, playlists.playlist_count)
+    train_count = rule_threshold(base, split.train.playlist_count)
+    # `without` is exact at any threshold from the whole's count up
+    whole = count_pairs(playlists, min(whole_count, train_count), counter=counter)
+    train = without(whole, split.test, split.train, counter)
+    damping, tuning = _score_grid(split, train, train_count, base, settings, started)
+    del train
+    params = replace(base, popularity_damping=damping)
+    if params.max_rule_length == 2:
+        rules = rules_at(whole, whole_count, params)
     else:
         rules = mine(playlists, params, counter)
-    report(f"tune     {tuning.seconds:6.2f} s  min_support {support:g} ({tuning.method})")
+    report(f"tune     {tuning.seconds:6.2f} s  popularity_damping {damping:g} ({tuning.method})")
     return Choice(params, tuning, rules)
 
 
-def _past_the_peak(grid: list[Candidate]) -> bool:
-    """The last candidate scored below the best, and the best rose above the first: the
-    curve has peaked, and lower supports only add rarer, noisier pairs. (Where the highest
-    supports mine next to nothing, the first candidates tie with popularity: no peak yet.)
-    """
-    best = max(candidate.ndcg for candidate in grid)
-    return grid[-1].ndcg < best and best > grid[0].ndcg
-
-
-def _affordable(whole: PairCounts, settings: Settings) -> list[float]:
-    """The supports of the grid within RECSYS_MAX_RULES on the whole dataset."""
-    affordable = []
-    for support in GRID:  # rules only grow as the support falls
-        if _rule_count(whole, minimum_count(support, whole.total), settings) > settings.max_rules:
-            break
-        affordable.append(support)
-    if not affordable:
-        raise MiningError(
-            f"even min_support {GRID[0]} mines more than RECSYS_MAX_RULES "
-            f"({settings.max_rules}) rules from this dataset: raise the budget, or set "
-            "RECSYS_MIN_SUPPORT"
-        )
-    return affordable
-
-
 def _score_grid(
-    split: Split, counts: PairCounts, candidates: list[float], settings: Settings, started: float
+    split: Split,
+    counts: PairCounts,
+    min_count: int,
+    base: MiningParams,
+    settings: Settings,
+    started: float,
 ) -> tuple[float, Tuning]:
-    """Each candidate's held-out NDCG@10 and hit rate, from the train part's `counts`; the
-    best NDCG wins (ties: the higher support, the smaller model)."""
-    train_total = split.train.playlist_count
-    spelling = split.train.spelling
+    """Each damping's held-out NDCG@10 and hit rate, from the train part's `counts`; the
+    best NDCG wins (ties: the smaller damping, the plainer measure)."""
+    queries = split.queries[:MAX_QUERIES]
     grid: list[Candidate] = []
-    for support in candidates:
-        if grid and time.perf_counter() - started > settings.tuning_seconds:
-            break
-        min_count = minimum_count(support, train_total)
-        if grid and minimum_count(grid[-1].min_support, train_total) == min_count:
-            continue  # the same threshold in playlists: the same model as the last one
-        params = _params(settings, support)
+    for damping in DAMPINGS:
+        params = replace(base, popularity_damping=damping)
         rules = rules_at(counts, min_count, params)
         model = index_of(rules, params, DatasetInfo("held-out split", "", 0))
-        recommend = rules_recommender(model.index, spelling)
-        scores = score(recommend, split.queries, k=K, catalogue_size=len(model.catalogue))
+        recommend = rules_recommender(model.index, split.train.spelling)
+        scores = score(recommend, queries, k=K, catalogue_size=len(model.catalogue))
         grid.append(
-            Candidate(support, rules.rule_count, scores.ndcg, scores.hit_rate, scores.fill_share)
+            Candidate(damping, rules.rule_count, scores.ndcg, scores.hit_rate, scores.fill_share)
         )
-        if _past_the_peak(grid):
-            break
-    best = max(grid, key=lambda candidate: (candidate.ndcg, candidate.min_support))
+    best = max(grid, key=lambda candidate: (candidate.ndcg, -candidate.popularity_damping))
     tuning = Tuning(
         requested=requested(settings),
-        method=f"best held-out NDCG@{K} of {len(grid)} supports",
-        held_out_playlists=len(split.queries),
+        method=f"best held-out NDCG@{K} of {len(grid)} dampings on {len(queries)} playlists",
+        held_out_playlists=len(queries),
         seconds=_since(started),
         grid=[asdict(candidate) for candidate in grid],
     )
-    return best.min_support, tuning
+    return best.popularity_damping, tuning
 
 
-def _rule_count(counts: PairCounts, min_count: int, settings: Settings) -> int:
-    """Rules of two songs the whole dataset gives at `min_count` (longer ones only add)."""
-    return pair_rules(counts, min_count, settings.min_confidence).height
-
-
-def _params(settings: Settings, support: float) -> MiningParams:
-    return MiningParams(support, settings.min_confidence, settings.max_rule_length)
+def _params(settings: Settings) -> MiningParams:
+    """The settings' mining parameters, the damping left at 0 until it is known."""
+    support = 0.0 if settings.min_support == AUTO else float(settings.min_support)
+    return MiningParams(
+        min_support=support,
+        min_confidence=settings.min_confidence,
+        max_rule_length=settings.max_rule_length,
+        rules_per_song=settings.rules_per_song,
+        min_count=settings.min_pair_count,
+        max_rules=settings.max_rules,
+    )
 
 
 def _since(started: float) -> float:

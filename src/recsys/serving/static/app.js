@@ -28,6 +28,7 @@
     answerMeta: $("answer-meta"),
     results: $("results"),
     unknown: $("unknown"),
+    withoutRules: $("without-rules"),
     modelInfo: $("model-info"),
     modelStatus: $("model-status"),
   };
@@ -293,6 +294,10 @@
     state.unknown = new Set(answer.unknown_songs);
     el.unknown.hidden = !answer.unknown_songs.length;
     el.unknown.textContent = `The model does not know: ${answer.unknown_songs.join(", ")}. They were left out.`;
+    const rare = answer.songs_without_rules || [];
+    el.withoutRules.hidden = !rare.length;
+    el.withoutRules.textContent =
+      `The model knows ${rare.join(", ")}, but too few playlists share them with other songs to recommend from.`;
     renderChosen();
     el.answer.hidden = false;
   }
