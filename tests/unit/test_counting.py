@@ -1,17 +1,26 @@
-"""Pair counting in blocks gives exactly the brute-force counts, however the blocks fall."""
+"""Pair counting in blocks gives exactly the brute-force counts, however the blocks fall,
+and keeps exactly the pairs a model can use."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from itertools import combinations
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recsys.model.rules import MiningParams, RuleSet
 from recsys.training import counting
 from recsys.training.counting import PAIR_SCHEMA, frequent_pairs
+from recsys.training.heaviest import Heaviest, heaviest_pairs
+from recsys.training.mining import count_pairs, heaviest_counts, kept_by, rules_at
+from recsys.training.playlists import clean_pairs
+
+SONGS = [f"song {letter}" for letter in "abcdefghijkl"]
 
 
 def brute_force(baskets: list[set[int]], min_count: int) -> list[tuple[int, int, int]]:
@@ -46,3 +55,74 @@ def test_no_rows_and_no_frequent_pair_give_empty_tables() -> None:
     none = frequent_pairs(rows_of([{1, 2}, {2, 3}]), 5, 2)
     assert none.shape == (0, 3)
     assert none.schema == pl.Schema(PAIR_SCHEMA)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    baskets=st.lists(st.sets(st.integers(0, 30), max_size=12), max_size=40),
+    min_count=st.integers(1, 3),
+    block_rows=st.sampled_from([1, 3, 17, 1 << 23]),
+    kept_rows=st.sampled_from([0, 5, 1 << 24]),
+    keep=st.builds(
+        Heaviest,
+        damping=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+        per_song=st.integers(1, 4),
+        min_confidence=st.sampled_from([0.0, 0.3]),
+    ),
+)
+def test_keeping_the_heaviest_is_the_same_however_the_blocks_fall(
+    baskets: list[set[int]], min_count: int, block_rows: int, kept_rows: int, keep: Heaviest
+) -> None:
+    """Pruned block by block and whenever pairs pile up, the counter keeps exactly what
+    pruning the whole count keeps (heaviest.py: the dropped pairs are gone for good)."""
+    rows = rows_of(baskets)
+    counts = np.bincount(rows["id"].to_numpy(), minlength=31).astype(float)
+    whole = heaviest_pairs(frequent_pairs(rows, 31, min_count), counts, keep)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(counting, "BLOCK_ROWS", block_rows)
+        patch.setattr(counting, "KEPT_ROWS", kept_rows)
+        assert frequent_pairs(rows, 31, min_count, keep).rows() == whole.rows()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    baskets=st.lists(
+        st.sets(st.sampled_from(SONGS), min_size=1, max_size=10), min_size=1, max_size=40
+    ),
+    damping=st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+    per_song=st.integers(1, 4),
+    min_confidence=st.sampled_from([0.0, 0.2, 0.6]),
+)
+def test_the_kept_pairs_give_every_rule_of_the_model(
+    baskets: list[set[str]], damping: float, per_song: int, min_confidence: float
+) -> None:
+    """The rules built from the kept pairs are the rules built from every pair."""
+    params = MiningParams(0.0, min_confidence, 2, damping, per_song, min_count=1)
+    frame = pl.DataFrame(
+        [(str(pid), song) for pid, basket in enumerate(baskets) for song in basket],
+        schema=["pid", "track_name"],
+        orient="row",
+    )
+    playlists = clean_pairs(frame)
+    every = count_pairs(playlists, 1)
+    kept = count_pairs(playlists, 1, keep=kept_by(params))
+    assert kept.pairs.height <= every.pairs.height
+    assert_same_rules(rules_at(every, 1, params), rules_at(kept, 1, params))
+    assert rules_at(kept, 1, params) == rules_at(heaviest_counts(every, 1, params), 1, params)
+
+
+def assert_same_rules(left: RuleSet, right: RuleSet) -> None:
+    """Equal but for `itemsets`, which counts the pairs kept."""
+    assert replace(left, itemsets=0) == replace(right, itemsets=0)
+
+
+def test_keeping_the_heaviest_drops_most_pairs_of_a_real_sample() -> None:
+    from recsys.training.playlists import load_playlists
+    from tests.support.paths import SAMPLE_DS1
+
+    playlists = load_playlists(SAMPLE_DS1)
+    params = MiningParams(0.0, 0.0, 2, 0.2, 5, min_count=2)
+    every = count_pairs(playlists, 2)
+    kept = count_pairs(playlists, 2, keep=kept_by(params))
+    assert kept.pairs.height < every.pairs.height / 4
+    assert_same_rules(rules_at(every, 2, params), rules_at(kept, 2, params))

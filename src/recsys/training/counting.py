@@ -12,6 +12,10 @@ pairs found; no table of all distinct pairs is ever held.
 
 A block is counted by `bincount` over its (first, second) cells when it has few cells for
 its rows (popular songs), by sorting otherwise (the long tail); both are exact.
+
+Given what the model keeps of each song (`heaviest.Heaviest`), only the pairs that can be
+one of its rules are kept: each block's, and again whenever the kept pairs pile up, so
+memory follows the songs times their rules, not the pairs of two playlists or more.
 """
 
 from __future__ import annotations
@@ -21,12 +25,18 @@ from collections.abc import Iterator
 import numpy as np
 import polars as pl
 
+from recsys.training.heaviest import Heaviest, heaviest_pairs
+
 BLOCK_ROWS = 1 << 21  # co-occurrences made at once: about 40 bytes each, all arrays counted
+KEPT_ROWS = 1 << 24  # kept pairs that are pruned again once this many pile up
 PAIR_SCHEMA = {"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32}
 
 
-def frequent_pairs(pairs: pl.DataFrame, songs: int, min_count: int) -> pl.DataFrame:
+def frequent_pairs(
+    pairs: pl.DataFrame, songs: int, min_count: int, keep: Heaviest | None = None
+) -> pl.DataFrame:
     """Pairs of songs held by at least `min_count` playlists: a < b, count; sorted by (a, b).
+    With `keep`, only those that can be one of the model's rules (`heaviest_pairs`).
 
     `pairs` holds one row per (`pid`, `id`), deduplicated; ids are below `songs`.
     """
@@ -39,11 +49,32 @@ def frequent_pairs(pairs: pl.DataFrame, songs: int, min_count: int) -> pl.DataFr
     later = _later_in_playlist(playlist)
     del playlist
     song = song.astype(np.int32)
-    found = [
+    blocks = (
         _count_block(song, later, rows, block, songs, min_count)
         for rows, block in _blocks(song, later, songs)
-    ]
+    )
+    if keep is not None:
+        blocks = _heaviest_of(blocks, np.bincount(song, minlength=songs), keep)
+    found = list(blocks)
     return pl.concat(found) if found else pl.DataFrame(schema=PAIR_SCHEMA)
+
+
+def _heaviest_of(
+    blocks: Iterator[pl.DataFrame], counts: np.ndarray, keep: Heaviest
+) -> Iterator[pl.DataFrame]:
+    """The pairs of `blocks` the model can use: pruned block by block, and all kept so far
+    whenever they pile up past KEPT_ROWS; a last prune makes them those of the whole."""
+    counts = counts.astype(np.float64)
+    kept: list[pl.DataFrame] = []
+    held = 0
+    for block in blocks:
+        kept.append(heaviest_pairs(block, counts, keep))
+        held += kept[-1].height
+        if held > KEPT_ROWS:
+            kept = [heaviest_pairs(pl.concat(kept), counts, keep)]
+            held = kept[0].height
+    if kept:
+        yield heaviest_pairs(pl.concat(kept), counts, keep)
 
 
 def _later_in_playlist(playlist: np.ndarray) -> np.ndarray:

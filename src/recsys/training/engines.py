@@ -6,10 +6,12 @@ code for both, so the model file cannot tell which engine counted its pairs.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from recsys.settings import Settings
 from recsys.training.counting import frequent_pairs
+from recsys.training.heaviest import Heaviest, heaviest_pairs
 from recsys.training.mining import PairCounter
 
 
@@ -22,7 +24,13 @@ def pair_counter(settings: Settings) -> PairCounter:
     refuse_longer_rules(settings.max_rule_length)
     master = settings.spark_master
 
-    def on_spark(pairs: pl.DataFrame, songs: int, min_count: int) -> pl.DataFrame:
-        return spark_pair_counts(pairs, min_count, master)
+    def on_spark(
+        pairs: pl.DataFrame, songs: int, min_count: int, keep: Heaviest | None = None
+    ) -> pl.DataFrame:
+        counted = spark_pair_counts(pairs, min_count, master)
+        if keep is None:
+            return counted
+        counts = np.bincount(pairs["id"].to_numpy(), minlength=songs).astype(np.float64)
+        return heaviest_pairs(counted, counts, keep)  # what the local counter keeps
 
     return on_spark

@@ -44,6 +44,22 @@ def _rank(seed: int, pid: str) -> bytes:
     return hashlib.sha256(f"{seed}:{pid}".encode()).digest()
 
 
+def _by_rank(playlists: Playlists, seed: int) -> tuple[pl.Series, list[int]]:
+    """The playlist numbers, and their positions in the order a hash of (seed, pid) gives."""
+    numbers = playlists.pairs["pid"].unique()
+    names = playlists.pids.gather(numbers).to_list()
+    return numbers, sorted(range(len(names)), key=lambda at: _rank(seed, names[at]))
+
+
+def sample_playlists(playlists: Playlists, limit: int, seed: int) -> Playlists:
+    """At most `limit` playlists, chosen as `split_playlists` chooses (by a hash of seed and
+    pid, whatever the file's order); all of them, the same object, if there are no more."""
+    if playlists.playlist_count <= limit:
+        return playlists
+    numbers, order = _by_rank(playlists, seed)
+    return playlists.subset(pl.col("pid").is_in(numbers.gather(order[:limit]).implode()))
+
+
 def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, seed: int) -> Split:
     """Hold out round(test_fraction * playlists) playlists, chosen by a hash of (seed, pid).
 
@@ -51,9 +67,7 @@ def split_playlists(playlists: Playlists, *, test_fraction: float, seeds: int, s
     order. Each test playlist sends `seeds` of its songs, chosen at random (seeded by seed
     and pid), and hides the rest; playlists with no more than `seeds` songs are skipped.
     """
-    numbers = playlists.pairs["pid"].unique()
-    names = playlists.pids.gather(numbers).to_list()
-    order = sorted(range(len(names)), key=lambda at: _rank(seed, names[at]))
+    numbers, order = _by_rank(playlists, seed)
     held_out = round(test_fraction * len(order))
     if held_out < 1 or held_out >= len(order):
         raise HoldoutError(

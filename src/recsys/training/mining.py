@@ -19,7 +19,7 @@ API loads them as flat arrays without sorting anything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 from efficient_apriori.itemsets import itemsets_from_transactions
@@ -27,11 +27,13 @@ from efficient_apriori.itemsets import itemsets_from_transactions
 from recsys.model.format import MAX_SONGS
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.training.counting import frequent_pairs
+from recsys.training.heaviest import Heaviest, heaviest_pairs
 from recsys.training.playlists import Playlists
 from recsys.training.weighting import MiningError, longer_rules, pair_rules, serving_order
 
-# (pairs: pid, id) rows, the number of song ids, min_count -> frequent pairs (a, b, count)
-PairCounter = Callable[[pl.DataFrame, int, int], pl.DataFrame]
+# (pairs: pid, id) rows, the number of song ids, min_count, what the model keeps (None:
+# every pair) -> frequent pairs (a, b, count)
+PairCounter = Callable[[pl.DataFrame, int, int, Heaviest | None], pl.DataFrame]
 
 
 def song_ids(playlists: Playlists) -> pl.DataFrame:
@@ -145,10 +147,12 @@ def count_pairs(
     min_count: int,
     among: pl.Series | None = None,
     counter: PairCounter = frequent_pairs,
+    keep: Heaviest | None = None,
 ) -> PairCounts:
     """Song counts and the pairs of songs in `min_count` playlists or more, songs ranked by
     popularity (id = rank). `among` (song numbers), when given, limits the pairs to those
-    songs; `counter` counts them (this process, or a Spark cluster)."""
+    songs; `counter` counts them (this process, or a Spark cluster); `keep`, when given,
+    drops the pairs no rule of such a model can use (then `without` cannot subtract)."""
     songs = song_ids(playlists)
     frequent = songs.filter(pl.col("count") >= min_count)
     if among is not None:
@@ -161,7 +165,7 @@ def count_pairs(
         total=playlists.playlist_count,
         songs=songs,
         min_count=min_count,
-        pairs=counter(pairs, songs.height, min_count),  # ids: ranks among all the songs
+        pairs=counter(pairs, songs.height, min_count, keep),  # ids: ranks among all songs
         co=co_occurrences(pairs),
     )
 
@@ -243,11 +247,29 @@ def mine(
 ) -> RuleSet:
     """Frequent itemsets up to `max_rule_length` songs, then one-consequent rules."""
     min_count = rule_threshold(params, playlists.playlist_count)
-    counts = count_pairs(playlists, min_count, counter=counter)
+    counts = count_pairs(playlists, min_count, counter=counter, keep=kept_by(params))
     longer: dict[tuple[int, ...], int] = {}
     if params.max_rule_length >= 3 and counts.co is not None:
         longer = projected_itemsets(counts.co, counts.pairs, min_count, params.max_rule_length)
     return rules_at(counts, min_count, params, longer)
+
+
+def heaviest_counts(counts: PairCounts, min_count: int, params: MiningParams) -> PairCounts:
+    """`counts` at `min_count` with only the pairs a model of `params` can use: the pairs
+    `count_pairs` gives with `keep=kept_by(params)`, from counts made without it."""
+    keep = kept_by(params)
+    pairs = counts.pairs.filter(pl.col("count") >= min_count)
+    if keep is not None:
+        pairs = heaviest_pairs(pairs, counts.songs["count"].to_numpy().astype(float), keep)
+    return replace(counts, min_count=min_count, pairs=pairs, co=None)
+
+
+def kept_by(params: MiningParams) -> Heaviest | None:
+    """What a model of `params` keeps of each song's pairs; None when longer rules need
+    every frequent pair (their candidates are triangles of pairs)."""
+    if params.max_rule_length > 2:
+        return None
+    return Heaviest(params.popularity_damping, params.rules_per_song, params.min_confidence)
 
 
 def rules_at(

@@ -8,9 +8,10 @@ held-out playlists exactly as the API would, and keeps the damping with the best
 The model is then built from the whole dataset at that damping.
 
 The work is fixed in advance, never in seconds: the pairs of each part are counted once,
-every candidate of the grid is scored, and on at most MAX_QUERIES held-out playlists. So
-the same dataset and settings choose the same model on a busy machine and a quiet one,
-and the header records every candidate's scores.
+every candidate of the grid is scored, on at most MAX_QUERIES held-out playlists, and a
+dataset of more than TUNING_PLAYLISTS playlists is tuned on that many of them (chosen by a
+hash of their pids). So the same dataset and settings choose the same model on a busy
+machine and a quiet one, and the header records every candidate's scores.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from recsys.training.holdout import (
     Split,
     index_of,
     rules_recommender,
+    sample_playlists,
     split_playlists,
 )
 from recsys.training.mining import (
     PairCounter,
     PairCounts,
     count_pairs,
+    heaviest_counts,
     mine,
     rule_threshold,
     rules_at,
@@ -50,6 +53,7 @@ HELD_OUT = 0.1
 SEED_SONGS = 5
 K = 10
 MAX_QUERIES = 2000  # held-out playlists scored per candidate: the work budget
+TUNING_PLAYLISTS = 50_000  # playlists counted to choose; the whole dataset is mined after
 # When no playlist can be held out (a handful of playlists, or none longer than
 # SEED_SONGS): rank by confidence, the classic rule measure.
 FALLBACK_DAMPING = 0.0
@@ -104,23 +108,25 @@ def choose(
         tuning = Tuning(requested=requested(settings), method="set")
         return Choice(params, tuning, mine(playlists, params, counter))
     started = time.perf_counter()
+    sample = sample_playlists(playlists, TUNING_PLAYLISTS, seed=0)
     try:
-        split = split_playlists(playlists, test_fraction=HELD_OUT, seeds=SEED_SONGS, seed=0)
+        split = split_playlists(sample, test_fraction=HELD_OUT, seeds=SEED_SONGS, seed=0)
     except HoldoutError as error:
         params = replace(base, popularity_damping=FALLBACK_DAMPING)
         tuning = Tuning(requested(settings), f"fallback: {error}", seconds=_since(started))
         return Choice(params, tuning, mine(playlists, params, counter))
-    whole_count = rule_threshold(base, playlists.playlist_count)
+    sample_count = rule_threshold(base, sample.playlist_count)
     train_count = rule_threshold(base, split.train.playlist_count)
-    # `without` is exact at any threshold from the whole's count up
-    whole = count_pairs(playlists, min(whole_count, train_count), counter=counter)
-    train = without(whole, split.test, split.train, counter)
+    # `without` is exact at any threshold from the sample's count up
+    counted = count_pairs(sample, min(sample_count, train_count), counter=counter)
+    train = without(counted, split.test, split.train, counter)
     damping, tuning = _score_grid(split, train, train_count, base, settings, started)
     del train
     params = replace(base, popularity_damping=damping)
-    if params.max_rule_length == 2:
-        rules = rules_at(whole, whole_count, params)
+    if sample is playlists and params.max_rule_length == 2:
+        rules = rules_at(heaviest_counts(counted, sample_count, params), sample_count, params)
     else:
+        del counted
         rules = mine(playlists, params, counter)
     report(f"tune     {tuning.seconds:6.2f} s  popularity_damping {damping:g} ({tuning.method})")
     return Choice(params, tuning, rules)
@@ -150,7 +156,8 @@ def _score_grid(
     best = max(grid, key=lambda candidate: (candidate.ndcg, -candidate.popularity_damping))
     tuning = Tuning(
         requested=requested(settings),
-        method=f"best held-out NDCG@{K} of {len(grid)} dampings on {len(queries)} playlists",
+        method=f"best held-out NDCG@{K} of {len(grid)} dampings on {len(queries)} playlists"
+        f" (of {split.train.playlist_count + split.test_playlists} counted)",
         held_out_playlists=len(queries),
         seconds=_since(started),
         grid=[asdict(candidate) for candidate in grid],

@@ -1,0 +1,74 @@
+"""Which counted pairs a model can use, so that counting keeps no others.
+
+A model keeps each song's `per_song` heaviest rules (`weighting`). A pair of songs that is
+far from the heaviest of both its songs can never become a rule, so the counter may drop
+it as soon as it has seen heavier ones: on the Million Playlist Dataset's shape, pairs of
+two playlists or more run to hundreds of millions, and the rules a model keeps to a few
+per song.
+
+Dropping is exact, and gives the same pairs however the counting was cut up. For each
+song as antecedent, a pair stays if its weight is within TOLERANCE of the `per_song`-th
+heaviest weight of that song among the pairs at hand (or the song has fewer). Among more
+pairs the `per_song`-th weight can only rise, so a pair dropped early would have been
+dropped at the end; and the pairs left at the end are those within TOLERANCE of the
+whole count's `per_song`-th weights, whatever was dropped before. TOLERANCE covers the
+float32 rounding of the stored weights, so every rule `weighting.serving_order` would
+keep (equal float32 weights included) is among the pairs kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+TOLERANCE = 1e-6  # float32 rounds a weight by at most 2 ** -24 of it
+
+
+@dataclass(frozen=True)
+class Heaviest:
+    """What a model keeps of each song's rules: its `per_song` heaviest at `damping`, of
+    those that reach `min_confidence`."""
+
+    damping: float
+    per_song: int
+    min_confidence: float = 0.0
+
+
+def heaviest_pairs(pairs: pl.DataFrame, counts: np.ndarray, keep: Heaviest) -> pl.DataFrame:
+    """The pairs (a, b, count) that are a rule the model could keep, in either direction;
+    `counts` holds each song id's playlists."""
+    if pairs.height == 0:
+        return pairs
+    a = pairs["a"].to_numpy()
+    b = pairs["b"].to_numpy()
+    together = pairs["count"].to_numpy().astype(np.float64)
+    wanted = _near_the_top(a, b, together, counts, keep) | _near_the_top(
+        b, a, together, counts, keep
+    )
+    return pairs.filter(pl.Series(wanted))
+
+
+def _near_the_top(
+    antecedent: np.ndarray,
+    consequent: np.ndarray,
+    together: np.ndarray,
+    counts: np.ndarray,
+    keep: Heaviest,
+) -> np.ndarray:
+    """Rules antecedent -> consequent within TOLERANCE of their antecedent's per_song-th."""
+    own = counts[antecedent]
+    weight = together / (own ** (1 - keep.damping) * counts[consequent] ** keep.damping)
+    eligible = together / own >= keep.min_confidence
+    weight = np.where(eligible, weight, -1.0)  # below every real weight: never counted in
+    order = np.lexsort((-weight, antecedent))
+    grouped = antecedent[order]
+    starts = np.flatnonzero(np.diff(grouped, prepend=grouped[0] - 1))
+    sizes = np.diff(np.append(starts, len(order)))
+    floor = np.zeros(len(starts))
+    full = sizes >= keep.per_song
+    floor[full] = weight[order[starts[full] + keep.per_song - 1]]
+    threshold = np.empty(len(weight))
+    threshold[order] = np.repeat(floor, sizes)
+    return eligible & (weight >= threshold * (1 - TOLERANCE))
