@@ -57,18 +57,26 @@ def _near_the_top(
     counts: np.ndarray,
     keep: Heaviest,
 ) -> np.ndarray:
-    """Rules antecedent -> consequent within TOLERANCE of their antecedent's per_song-th."""
-    own = counts[antecedent]
-    weight = together / (own ** (1 - keep.damping) * counts[consequent] ** keep.damping)
-    eligible = together / own >= keep.min_confidence
-    weight = np.where(eligible, weight, -1.0)  # below every real weight: never counted in
-    order = np.lexsort((-weight, antecedent))
-    grouped = antecedent[order]
+    """Rules antecedent -> consequent within TOLERANCE of their antecedent's per_song-th.
+
+    The per_song-th weights come from one sort of integer keys, antecedent then weight
+    (as float32 bits, which order as the floats do), heaviest first; float32 places the
+    per_song-th within one float32 step of the exact one, well inside TOLERANCE.
+    """
+    # each song's powers once, gathered per pair: the same floats as a power per pair
+    as_antecedent, as_consequent = counts ** (1 - keep.damping), counts**keep.damping
+    weight = together / (as_antecedent[antecedent] * as_consequent[consequent])
+    eligible = together / counts[antecedent] >= keep.min_confidence
+    lighter = _BITS - weight.astype(np.float32).view(np.int32).astype(np.int64)
+    keys = np.sort((antecedent.astype(np.int64) << 31) | np.where(eligible, lighter, _BITS))
+    grouped = keys >> 31
     starts = np.flatnonzero(np.diff(grouped, prepend=grouped[0] - 1))
-    sizes = np.diff(np.append(starts, len(order)))
-    floor = np.zeros(len(starts))
+    sizes = np.diff(np.append(starts, len(keys)))
     full = sizes >= keep.per_song
-    floor[full] = weight[order[starts[full] + keep.per_song - 1]]
-    threshold = np.empty(len(weight))
-    threshold[order] = np.repeat(floor, sizes)
-    return eligible & (weight >= threshold * (1 - TOLERANCE))
+    floor = np.zeros(int(counts.shape[0]), dtype=np.float32)  # by antecedent; 0: keep all
+    nth = _BITS - (keys[starts[full] + keep.per_song - 1] & _BITS)
+    floor[grouped[starts[full]]] = nth.astype(np.int32).view(np.float32)
+    return eligible & (weight >= floor[antecedent].astype(np.float64) * (1 - TOLERANCE))
+
+
+_BITS = 0x7FFFFFFF  # the float32 bits of a positive weight lie below this

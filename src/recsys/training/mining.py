@@ -19,7 +19,7 @@ API loads them as flat arrays without sorting anything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import polars as pl
 from efficient_apriori.itemsets import itemsets_from_transactions
@@ -254,16 +254,6 @@ def mine(
     return rules_at(counts, min_count, params, longer)
 
 
-def heaviest_counts(counts: PairCounts, min_count: int, params: MiningParams) -> PairCounts:
-    """`counts` at `min_count` with only the pairs a model of `params` can use: the pairs
-    `count_pairs` gives with `keep=kept_by(params)`, from counts made without it."""
-    keep = kept_by(params)
-    pairs = counts.pairs.filter(pl.col("count") >= min_count)
-    if keep is not None:
-        pairs = heaviest_pairs(pairs, counts.songs["count"].to_numpy().astype(float), keep)
-    return replace(counts, min_count=min_count, pairs=pairs, co=None)
-
-
 def kept_by(params: MiningParams) -> Heaviest | None:
     """What a model of `params` keeps of each song's pairs; None when longer rules need
     every frequent pair (their candidates are triangles of pairs)."""
@@ -287,7 +277,10 @@ def rules_at(
             "raise RECSYS_MIN_PAIR_COUNT or min_support"
         )
     pairs = counts.pairs.filter(pl.col("count") >= min_count)
-    rules = pair_rules(counts.songs, counts.pairs, min_count, params)
+    keep = kept_by(params)
+    if keep is not None:  # the same pairs as a count that kept only these (heaviest.py)
+        pairs = heaviest_pairs(pairs, counts.songs["count"].to_numpy().astype(float), keep)
+    rules = pair_rules(counts.songs, pairs, min_count, params)
     if longer:
         itemsets = _itemset_counts(frequent, pairs, longer)
         rules = pl.concat([rules, longer_rules(itemsets, params)])

@@ -36,7 +36,6 @@ from recsys.training.mining import (
     PairCounter,
     PairCounts,
     count_pairs,
-    heaviest_counts,
     mine,
     rule_threshold,
     rules_at,
@@ -124,7 +123,7 @@ def choose(
     del train
     params = replace(base, popularity_damping=damping)
     if sample is playlists and params.max_rule_length == 2:
-        rules = rules_at(heaviest_counts(counted, sample_count, params), sample_count, params)
+        rules = rules_at(counted, sample_count, params)
     else:
         del counted
         rules = mine(playlists, params, counter)
