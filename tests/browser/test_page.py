@@ -83,6 +83,12 @@ def ask_and_check_the_answer(browser: WebDriver) -> list[WebElement]:
     return items
 
 
+def without_rules(rules: RuleSet) -> str:
+    """A song the model knows but that is in no rule: the rarest."""
+    assert rules.frequent_songs < len(rules.vocabulary)
+    return rules.vocabulary[-1]
+
+
 def save_screenshot(browser: WebDriver, tmp_path: Path) -> None:
     """The whole page: the window grows to the page's height first."""
     height = browser.execute_script("return document.documentElement.scrollHeight")
@@ -110,10 +116,14 @@ def test_a_person_picks_songs_asks_and_sees_the_model_change(
     assert text_of(browser, "model-rules") == f"{ds1_rules.rule_count:,}"
 
     pick_by_keyboard(browser, song)
-    browser.find_element(By.ID, "song-input").send_keys(UNKNOWN, Keys.ENTER)
-    assert chosen(browser) == [song, UNKNOWN]
+    rare = without_rules(ds1_rules)
+    for typed in (UNKNOWN, rare):
+        browser.find_element(By.ID, "song-input").send_keys(typed, Keys.ENTER)
+    assert chosen(browser) == [song, UNKNOWN, rare]
     ask_and_check_the_answer(browser)
-    assert chosen(browser) == [song, f"{UNKNOWN} (not in the model)"]
+    assert chosen(browser) == [song, f"{UNKNOWN} (not in the model)", rare]
+    assert rare in text_of(browser, "without-rules")
+    assert "too few playlists" in text_of(browser, "without-rules")
     save_screenshot(browser, tmp_path)
 
     browser.execute_script("window.notReloaded = true")
