@@ -71,7 +71,7 @@ class Shape:
 
 # Rules of three songs need a share: at two playlists, a course playlist of 100 songs
 # alone holds 160,000 triples. Each such shape has its rules-of-two twin beside it.
-DEFAULT_SHAPE = Shape(DEFAULTS.min_pair_count, 0.0, DEFAULTS.max_rule_length)
+DEFAULT_SHAPE = Shape(2, 0.0, DEFAULTS.max_rule_length)  # where every budget is scored
 SHAPES = (
     Shape(1, 0.0, 2),
     DEFAULT_SHAPE,

@@ -1,17 +1,18 @@
 """Quality on every synthetic family: does the default hold on data no one tuned it for?
 
-Mining defaults chosen on one dataset fit that dataset's shape: a min_support that suits
-the course's 2,300 playlists of 100 songs mines almost nothing from a catalogue with a
-real long tail. So each family of `recsys synth` (course, flat, longtail, mpd), at its
-own size (mpd's million playlists excepted: see OWN_SIZE_LIMIT), at ds1's size and at
-300 playlists, gets the same table: a grid of min_support (rules of two
-songs, min_confidence 0.1), the parameters `recsys train` chooses by default, and the
+Defaults chosen on one dataset fit that dataset's shape: a threshold that suits the
+course's 2,300 playlists of 100 songs keeps almost nothing of a catalogue with a real long
+tail. So each family of `recsys synth` (course, flat, longtail, mpd), at its own size
+(mpd's million playlists excepted: see OWN_SIZE_LIMIT), at ds1's size and at 300
+playlists, gets the same table: the grid `recsys train` chooses from (popularity dampings
+and the playlists a pair must share; rules of two songs, 20 per song), the model it builds
+by default, and the
 baselines of `recsys evaluate` (EASE, item-kNN, co-occurrence and popularity), all
 trained on the same splits and scored on the same queries. EASE is the yardstick: the
 default's NDCG@10 is read as a share of EASE's on the same splits.
 
-The grid is mined once per split at its lowest support; every higher support is a
-filter of those counts (`mining.rules_at`, which `mine` itself ends with). The default
+The grid is counted once per split at one playlist; every other point is built from
+those counts (`mining.rules_at`, which `mine` itself ends with). The default
 is chosen from the train split only, so it never sees the queries it is scored on; so are
 EASE's lambda and kNN's neighbours and alpha, on a validation split of that train part.
 
@@ -46,10 +47,10 @@ from recsys.training.holdout import (
     rules_recommender,
     split_playlists,
 )
-from recsys.training.mining import count_pairs, minimum_count, rules_at
+from recsys.training.mining import count_pairs, rules_at
 from recsys.training.playlists import Playlists, load_playlists
 from recsys.training.scoring import Recommender, Scores, score
-from recsys.training.tuning import choose
+from recsys.training.tuning import DAMPINGS, PAIR_COUNTS, choose
 
 K = 10
 SEEDS = 5
@@ -58,8 +59,9 @@ SPLIT_SEEDS = (0, 1, 2)
 SMALL_SPLIT_SEEDS = (0, 1, 2, 3, 4)  # at SMALL: 30 queries a split
 LARGE = 5000  # playlists: from this size on, one split (EASE's inversions take minutes)
 LARGE_SPLIT_SEEDS = (0,)
-SUPPORTS = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
-CONFIDENCE = 0.1
+DEFAULTS = Settings()
+# (playlists a pair must share, popularity damping): the grid auto chooses from
+GRID = [(count, damping) for count in PAIR_COUNTS for damping in DAMPINGS]
 LENGTH = 2
 SMALL = 300  # playlists: the bundled sample's size
 # playlists: a family larger than this (mpd's 1,000,000) is measured at DS1 and SMALL
@@ -76,12 +78,12 @@ NO_DATASET = DatasetInfo("bench split", "", 0)
 
 @dataclass
 class Row:
-    """One method over the splits: scores; for rules, their count, min_support and the
-    playlists that min_support asks for (the same on every split of one dataset)."""
+    """One method over the splits: scores; for rules, their count, the damping (chosen, for
+    the default) and the playlists a pair must share."""
 
     scores: list[Scores] = field(default_factory=list)
     rules: list[int] = field(default_factory=list)
-    supports: list[float] = field(default_factory=list)
+    dampings: list[float] = field(default_factory=list)
     min_counts: list[int] = field(default_factory=list)
     chosen: list[str] = field(default_factory=list)  # a tuned baseline's values, per split
 
@@ -97,7 +99,7 @@ class FamilyResult:
     songs: int  # distinct, after normalisation
     queries: int
     seconds: float
-    methods: dict[str, Row]  # str(min_support) of the grid, DEFAULT, then BASELINES
+    methods: dict[str, Row]  # the grid's points, DEFAULT, then BASELINES
 
 
 def family_dataset(family: str, playlists: int) -> Path:
@@ -115,27 +117,26 @@ def _scored(recommend: Recommender, queries: list, catalogue: int) -> Scores:
 def measure_split(data: Playlists, split_seed: int, methods: dict[str, Row]) -> int:
     """Score the grid, the default and the baselines on one split; return its queries."""
     split = split_playlists(data, test_fraction=TEST_FRACTION, seeds=SEEDS, seed=split_seed)
-    total = split.train.playlist_count
-    counts = count_pairs(split.train, minimum_count(SUPPORTS[-1], total))
-    for support in SUPPORTS:
-        params = MiningParams(support, CONFIDENCE, LENGTH)
-        model = index_of(
-            rules_at(counts, minimum_count(support, total), params), params, NO_DATASET
+    counts = count_pairs(split.train, min(count for count, _ in GRID))
+    for min_count, damping in GRID:
+        params = MiningParams(
+            0.0, 0.0, LENGTH, damping, DEFAULTS.rules_per_song, min_count, DEFAULTS.max_rules
         )
-        row = methods.setdefault(str(support), Row())
+        model = index_of(rules_at(counts, min_count, params), params, NO_DATASET)
+        row = methods.setdefault(f"pairs {min_count}+, damping {damping:g}", Row())
         row.rules.append(model.rule_set.rule_count)
-        row.supports.append(support)
-        row.min_counts.append(minimum_count(support, total))
+        row.dampings.append(damping)
+        row.min_counts.append(min_count)
         recommend = rules_recommender(model.index, data.spelling)
         row.scores.append(_scored(recommend, split.queries, len(model.catalogue)))
     del counts
-    choice = choose(split.train, Settings(), lambda _line: None)
+    choice = choose(split.train, DEFAULTS, lambda _line: None)
     chosen = choice.params
     default = index_of(choice.rules, chosen, NO_DATASET)
     row = methods.setdefault(DEFAULT, Row())
     row.rules.append(default.rule_set.rule_count)
-    row.supports.append(chosen.min_support)
-    row.min_counts.append(minimum_count(chosen.min_support, total))
+    row.dampings.append(chosen.popularity_damping)
+    row.min_counts.append(chosen.min_count)
     recommend = rules_recommender(default.index, data.spelling)
     row.scores.append(_scored(recommend, split.queries, len(default.catalogue)))
     catalogue = default.catalogue
@@ -200,7 +201,7 @@ def grid_best(result: FamilyResult) -> tuple[str, Row]:
 def label(name: str, row: Row) -> str:
     """The method, with what was chosen per split in brackets."""
     if name == DEFAULT:
-        return f"default ({', '.join(f'{support:g}' for support in row.supports)})"
+        return f"default (damping {', '.join(f'{damping:g}' for damping in row.dampings)})"
     if name == EASE:
         return f"EASE (lambda {', '.join(row.chosen)})"
     if name == KNN:
@@ -260,7 +261,7 @@ def grid_verdict(result: FamilyResult) -> str:
     return (
         f"- family {result.family} ({result.playlists:,} playlists): default NDCG@{K} "
         f"{default.mean('ndcg'):.3f} is {share:.0%} of the grid's best ({best.mean('ndcg'):.3f}, "
-        f"min_support {best_name}) (target: at least {NEAR_BEST:.0%}{_met(share >= NEAR_BEST)}); "
+        f"{best_name}) (target: at least {NEAR_BEST:.0%}{_met(share >= NEAR_BEST)}); "
         f"{hit_ratio:.2f}x popularity's hit rate@{K} and {ndcg_ratio:.2f}x its NDCG@{K} "
         f"(target: {OVER_POPULARITY:g}x both"
         f"{_met(min(hit_ratio, ndcg_ratio) >= OVER_POPULARITY)}); co-occurrence NDCG@{K} "
@@ -305,11 +306,11 @@ def section() -> str:
         f"`--seed` {', '.join(map(str, SPLIT_SEEDS))} ({', '.join(map(str, SMALL_SPLIT_SEEDS))} "
         f"at {SMALL} playlists, {', '.join(map(str, LARGE_SPLIT_SEEDS))} from {LARGE:,}), "
         f"{TEST_FRACTION:.0%} of playlists held "
-        f"out, {SEEDS} seed songs sent, top {K} scored. Rows of a min_support: rules of "
-        f"{LENGTH} songs at min_confidence {CONFIDENCE}. `default`: what `recsys train` "
-        "chooses, on each split's train part (its min_support per split in brackets). "
-        "Min playlists: how many playlists a pair must share at that min_support (on a small "
-        "dataset several supports mean the same count). Fill: share of answers completed "
+        f"out, {SEEDS} seed songs sent, top {K} scored. Rows of pairs and a damping: rules "
+        f"of {LENGTH} songs, {DEFAULTS.rules_per_song} per song, from pairs in that many "
+        "playlists or more, at that popularity damping. `default`: what `recsys train` "
+        "builds, on each split's train part (its chosen damping per split in brackets). "
+        "Min playlists: how many playlists a pair must share. Fill: share of answers completed "
         "with popular songs. EASE and kNN are `recsys evaluate`'s baselines: lambda, and "
         "kNN's neighbours and alpha, chosen per split on a validation split of its train "
         "part (values per split in brackets). Ndcg / EASE: the row's NDCG@10 over EASE's.",

@@ -28,7 +28,7 @@ from recsys.training.playlists import load_playlists
 CONFIDENCE = Settings().min_confidence
 MAX_RULES = Settings().max_rules
 MAX_LENGTH = Settings().max_rule_length
-MIN_PAIR_COUNT = Settings().min_pair_count
+MIN_PAIR_COUNT = 2  # the coverage table's pairs: seen in two playlists or more
 # The fixed support the project shipped before it chose one per dataset: kept as a row, so
 # the engine's speed stays comparable from run to run.
 FORMER_DEFAULT = 0.015

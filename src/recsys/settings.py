@@ -49,8 +49,10 @@ class Settings(BaseSettings):
         description='In (0, 1]: the share of playlists a rule\'s songs must share; "auto": '
         "no share, only RECSYS_MIN_PAIR_COUNT playlists.",
     )
-    min_pair_count: int = Field(
-        2, ge=1, description="Playlists a rule's songs must share (two: seen more than once)."
+    min_pair_count: int | Literal["auto"] = Field(
+        AUTO,
+        description='Playlists a rule\'s songs must share (at least 1); "auto": 1 or 2, '
+        "chosen on held-out playlists.",
     )
     min_confidence: float = Field(
         DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="P(consequent | antecedent) at least."
@@ -137,6 +139,13 @@ class Settings(BaseSettings):
     def _a_share_of_playlists(cls, value: float | str) -> float | str:
         if value != AUTO and not 0 < float(value) <= 1:
             raise ValueError('must be in (0, 1] or "auto"')
+        return value
+
+    @field_validator("min_pair_count")
+    @classmethod
+    def _a_count(cls, value: int | str) -> int | str:
+        if value != AUTO and int(value) < 1:
+            raise ValueError('must be at least 1, or "auto"')
         return value
 
     @field_validator("popularity_damping")

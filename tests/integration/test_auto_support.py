@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from recsys.settings import Settings
-from recsys.training.tuning import DAMPINGS
+from recsys.training.tuning import DAMPINGS, PAIR_COUNTS
 from tests.support.app import in_process
 from tests.support.paths import SAMPLE_DS1
 from tests.support.processes import run_recsys
@@ -18,16 +18,16 @@ def test_the_default_is_chosen_recorded_and_served(data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = done.json()
     assert result["popularity_damping"] in DAMPINGS
-    assert result["min_support"] == 0  # "auto": no share, pairs of two playlists or more
+    assert result["min_support"] == 0  # "auto": no share of playlists
     assert "tune " in done.stderr
     assert "of songs with a rule" in done.stderr
 
     shown = run_recsys("models", "show", "--json", "--rules", "0", data_dir=data_dir)
     header = json.loads(shown.stdout.splitlines()[0])
     assert header["params"]["popularity_damping"] == result["popularity_damping"]
-    assert header["params"]["min_count"] == 2
+    assert header["params"]["min_count"] in PAIR_COUNTS
     assert header["tuning"]["requested"]["popularity_damping"] == "auto"
-    assert len(header["tuning"]["grid"]) == len(DAMPINGS)
+    assert len(header["tuning"]["grid"]) == len(DAMPINGS) * len(PAIR_COUNTS)
     assert 0 < header["stats"]["coverage"] <= 1
 
     with in_process(Settings(data_dir=data_dir)) as app:

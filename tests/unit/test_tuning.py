@@ -1,6 +1,6 @@
-"""popularity_damping "auto": every damping of the grid is scored on held-out playlists,
-the work does not depend on time, and the model is exactly what mining the whole dataset
-at the choice gives."""
+"""min_pair_count and popularity_damping "auto": every point of the grid is scored on
+held-out playlists, the work does not depend on time, and the model is exactly what
+mining the whole dataset at the choice gives."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from recsys.settings import Settings
 from recsys.training.holdout import split_playlists
 from recsys.training.mining import MiningError, count_pairs, mine, rules_at, without
 from recsys.training.playlists import Playlists, clean_pairs, load_playlists
-from recsys.training.tuning import DAMPINGS, choose
+from recsys.training.tuning import DAMPINGS, PAIR_COUNTS, choose
 from tests.support.paths import SAMPLE_DS1
 
 
@@ -29,12 +29,17 @@ def test_auto_scores_every_damping_and_keeps_the_best(sample: Playlists) -> None
     choice = choose(sample, Settings(), quiet)
     tuning = choice.tuning
     assert tuning.requested["popularity_damping"] == "auto"
+    assert tuning.requested["min_pair_count"] == "auto"
     assert tuning.held_out_playlists > 0
-    assert [row["popularity_damping"] for row in tuning.grid] == list(DAMPINGS)
-    best = max(tuning.grid, key=lambda row: (row["ndcg"], -row["popularity_damping"]))
+    tried = [(row["min_count"], row["popularity_damping"]) for row in tuning.grid]
+    assert tried == [(count, damping) for count in PAIR_COUNTS for damping in DAMPINGS]
+    best = max(
+        tuning.grid,
+        key=lambda row: (row["ndcg"], row["min_count"], -row["popularity_damping"]),
+    )
     assert choice.params.popularity_damping == best["popularity_damping"]
-    assert choice.params.min_support == 0  # "auto": no share, pairs in two playlists
-    assert choice.params.min_count == 2
+    assert choice.params.min_count == best["min_count"]
+    assert choice.params.min_support == 0  # "auto": no share of playlists
     assert choice.rules == mine(sample, choice.params)  # the reused counts are exact
 
 
@@ -47,9 +52,9 @@ def test_the_choice_is_work_not_time(sample: Playlists) -> None:
 
 
 def test_the_rule_budget_shortens_every_song_s_rules(sample: Playlists) -> None:
-    everything = choose(sample, Settings(), quiet)
+    everything = choose(sample, Settings(min_pair_count=2), quiet)
     budget = everything.rules.rule_count // 4
-    bounded = choose(sample, Settings(max_rules=budget), quiet)
+    bounded = choose(sample, Settings(max_rules=budget, min_pair_count=2), quiet)
     assert bounded.rules.rule_count <= budget
     assert bounded.rules.rules_per_song < everything.rules.rules_per_song
     # the same songs keep rules: each keeps fewer
@@ -62,10 +67,11 @@ def test_a_budget_nothing_fits_is_a_clear_error(sample: Playlists) -> None:
 
 
 def test_a_set_damping_is_used_as_set(sample: Playlists) -> None:
-    choice = choose(sample, Settings(popularity_damping=0.3), quiet)
+    choice = choose(sample, Settings(popularity_damping=0.3, min_pair_count=2), quiet)
     assert choice.tuning.method == "set"
     assert choice.tuning.grid == []
     assert choice.params.popularity_damping == 0.3
+    assert choice.params.min_count == 2
     assert choice.rules == mine(sample, choice.params)
 
 
@@ -92,3 +98,9 @@ def test_counts_less_the_held_out_part_are_the_train_part_s_counts(sample: Playl
         for min_count in (floor, 5, 20):
             params = MiningParams(0.0, 0.1, 2, popularity_damping=0.2, min_count=min_count)
             assert rules_at(derived, min_count, params) == rules_at(direct, min_count, params)
+
+
+def test_one_axis_set_leaves_the_other_to_choose(sample: Playlists) -> None:
+    choice = choose(sample, Settings(popularity_damping=0.3), quiet)
+    tried = [(row["min_count"], row["popularity_damping"]) for row in choice.tuning.grid]
+    assert tried == [(count, 0.3) for count in PAIR_COUNTS]

@@ -87,7 +87,10 @@ def mining_flags() -> argparse.ArgumentParser:
         "--min-pair-count)",
     )
     parser.add_argument(
-        "--min-pair-count", type=int, help="RECSYS_MIN_PAIR_COUNT: playlists a rule's songs share"
+        "--min-pair-count",
+        type=_number_or_auto,
+        help='RECSYS_MIN_PAIR_COUNT: playlists a rule\'s songs share, or "auto" (default: 1 or '
+        "2, chosen per dataset)",
     )
     parser.add_argument("--min-confidence", type=float, help="RECSYS_MIN_CONFIDENCE")
     parser.add_argument("--max-rule-length", type=int, help="RECSYS_MAX_RULE_LENGTH (2-4)")

@@ -47,12 +47,15 @@ from recsys.training.scoring import score
 Reporter = Callable[[str], None]
 
 # From confidence (0) to the cosine of the two songs' playlists (0.5).
-DAMPINGS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+DAMPINGS = (0.0, 0.1, 0.2, 0.3, 0.5)
+# Playlists a pair must share: one keeps every pair (small, sparse datasets need them),
+# two drops pairs seen once (noise, where there is plenty else).
+PAIR_COUNTS = (1, 2)
 HELD_OUT = 0.1
 SEED_SONGS = 5
 K = 10
 MAX_QUERIES = 2000  # held-out playlists scored per candidate: the work budget
-TUNING_PLAYLISTS = 50_000  # playlists counted to choose; the whole dataset is mined after
+TUNING_PLAYLISTS = 20_000  # playlists counted to choose; the whole dataset is mined after
 # When no playlist can be held out (a handful of playlists, or none longer than
 # SEED_SONGS): rank by confidence, the classic rule measure.
 FALLBACK_DAMPING = 0.0
@@ -60,8 +63,9 @@ FALLBACK_DAMPING = 0.0
 
 @dataclass(frozen=True)
 class Candidate:
-    """One damping of the grid, scored on the held-out playlists."""
+    """One point of the grid, scored on the held-out playlists."""
 
+    min_count: int
     popularity_damping: float
     rules: int  # built from the train part
     ndcg: float
@@ -98,12 +102,13 @@ def choose(
     report: Reporter,
     counter: PairCounter | None = None,
 ) -> Choice:
-    """The rules to publish: at the set popularity damping, or at the one "auto" chooses.
-    Pairs are counted by `counter`, by default the engine the settings name."""
+    """The rules to publish: at the set pair count and popularity damping, or at those
+    "auto" chooses. Pairs are counted by `counter`, by default the engine the settings name."""
     counter = counter or pair_counter(settings)
     base = _params(settings)
-    if settings.popularity_damping != AUTO:
-        params = replace(base, popularity_damping=float(settings.popularity_damping))
+    grid = _grid(settings)
+    if len(grid) == 1:
+        params = replace(base, min_count=grid[0][0], popularity_damping=grid[0][1])
         tuning = Tuning(requested=requested(settings), method="set")
         return Choice(params, tuning, mine(playlists, params, counter))
     started = time.perf_counter()
@@ -111,68 +116,85 @@ def choose(
     try:
         split = split_playlists(sample, test_fraction=HELD_OUT, seeds=SEED_SONGS, seed=0)
     except HoldoutError as error:
-        params = replace(base, popularity_damping=FALLBACK_DAMPING)
+        count, damping = max(grid)  # the most playlists per pair; the set damping, if one
+        if settings.popularity_damping == AUTO:
+            damping = FALLBACK_DAMPING
+        params = replace(base, min_count=count, popularity_damping=damping)
         tuning = Tuning(requested(settings), f"fallback: {error}", seconds=_since(started))
         return Choice(params, tuning, mine(playlists, params, counter))
-    sample_count = rule_threshold(base, sample.playlist_count)
-    train_count = rule_threshold(base, split.train.playlist_count)
+    lowest = replace(base, min_count=min(count for count, _ in grid))
+    floor = min(rule_threshold(lowest, part.playlist_count) for part in (sample, split.train))
     # `without` is exact at any threshold from the sample's count up
-    counted = count_pairs(sample, min(sample_count, train_count), counter=counter)
+    counted = count_pairs(sample, floor, counter=counter)
     train = without(counted, split.test, split.train, counter)
-    damping, tuning = _score_grid(split, train, train_count, base, settings, started)
+    params, tuning = _score_grid(split, train, grid, base, settings, started)
     del train
-    params = replace(base, popularity_damping=damping)
     if sample is playlists and params.max_rule_length == 2:
-        rules = rules_at(counted, sample_count, params)
+        rules = rules_at(counted, rule_threshold(params, sample.playlist_count), params)
     else:
         del counted
         rules = mine(playlists, params, counter)
-    report(f"tune     {tuning.seconds:6.2f} s  popularity_damping {damping:g} ({tuning.method})")
+    report(
+        f"tune     {tuning.seconds:6.2f} s  pairs in {params.min_count}+ playlists, "
+        f"popularity_damping {params.popularity_damping:g} ({tuning.method})"
+    )
     return Choice(params, tuning, rules)
+
+
+def _grid(settings: Settings) -> list[tuple[int, float]]:
+    """The (pair count, damping) candidates the settings leave to choose: one if both set."""
+    counts = PAIR_COUNTS if settings.min_pair_count == AUTO else (int(settings.min_pair_count),)
+    dampings = (
+        DAMPINGS if settings.popularity_damping == AUTO else (float(settings.popularity_damping),)
+    )
+    return [(count, damping) for count in counts for damping in dampings]
 
 
 def _score_grid(
     split: Split,
     counts: PairCounts,
-    min_count: int,
+    grid: list[tuple[int, float]],
     base: MiningParams,
     settings: Settings,
     started: float,
-) -> tuple[float, Tuning]:
-    """Each damping's held-out NDCG@10 and hit rate, from the train part's `counts`; the
-    best NDCG wins (ties: the smaller damping, the plainer measure)."""
+) -> tuple[MiningParams, Tuning]:
+    """Each candidate's held-out NDCG@10 and hit rate, from the train part's `counts`; the
+    best NDCG wins (ties: more playlists per pair, the smaller model; then the smaller
+    damping, the plainer measure)."""
     queries = split.queries[:MAX_QUERIES]
-    grid: list[Candidate] = []
-    for damping in DAMPINGS:
-        params = replace(base, popularity_damping=damping)
-        rules = rules_at(counts, min_count, params)
+    scored: list[Candidate] = []
+    for min_count, damping in grid:
+        params = replace(base, min_count=min_count, popularity_damping=damping)
+        rules = rules_at(counts, rule_threshold(params, split.train.playlist_count), params)
         model = index_of(rules, params, DatasetInfo("held-out split", "", 0))
         recommend = rules_recommender(model.index, split.train.spelling)
         scores = score(recommend, queries, k=K, catalogue_size=len(model.catalogue))
-        grid.append(
-            Candidate(damping, rules.rule_count, scores.ndcg, scores.hit_rate, scores.fill_share)
-        )
-    best = max(grid, key=lambda candidate: (candidate.ndcg, -candidate.popularity_damping))
+        scored.append(
+            Candidate(min_count, damping, rules.rule_count, scores.ndcg, scores.hit_rate,
+                      scores.fill_share)
+        )  # fmt: skip
+    best = max(scored, key=lambda c: (c.ndcg, c.min_count, -c.popularity_damping))
     tuning = Tuning(
         requested=requested(settings),
-        method=f"best held-out NDCG@{K} of {len(grid)} dampings on {len(queries)} playlists"
-        f" (of {split.train.playlist_count + split.test_playlists} counted)",
+        method=f"best held-out NDCG@{K} of {len(scored)} candidates on {len(queries)} "
+        f"playlists (of {split.train.playlist_count + split.test_playlists} counted)",
         held_out_playlists=len(queries),
         seconds=_since(started),
-        grid=[asdict(candidate) for candidate in grid],
+        grid=[asdict(candidate) for candidate in scored],
     )
-    return best.popularity_damping, tuning
+    return replace(
+        base, min_count=best.min_count, popularity_damping=best.popularity_damping
+    ), tuning
 
 
 def _params(settings: Settings) -> MiningParams:
-    """The settings' mining parameters, the damping left at 0 until it is known."""
+    """The settings' mining parameters, pair count and damping left at 1 and 0 until known."""
     support = 0.0 if settings.min_support == AUTO else float(settings.min_support)
     return MiningParams(
         min_support=support,
         min_confidence=settings.min_confidence,
         max_rule_length=settings.max_rule_length,
         rules_per_song=settings.rules_per_song,
-        min_count=settings.min_pair_count,
         max_rules=settings.max_rules,
     )
 
