@@ -63,16 +63,18 @@ def _heaviest_of(
     blocks: Iterator[pl.DataFrame], counts: np.ndarray, keep: Heaviest
 ) -> Iterator[pl.DataFrame]:
     """The pairs of `blocks` the model can use: pruned block by block, and all kept so far
-    whenever they pile up past KEPT_ROWS; a last prune makes them those of the whole."""
+    whenever they pile up to twice what the last prune left (KEPT_ROWS at least, so the
+    work stays linear); a last prune makes them those of the whole."""
     counts = counts.astype(np.float64)
     kept: list[pl.DataFrame] = []
-    held = 0
+    held, limit = 0, KEPT_ROWS
     for block in blocks:
         kept.append(heaviest_pairs(block, counts, keep))
         held += kept[-1].height
-        if held > KEPT_ROWS:
+        if held > limit:
             kept = [heaviest_pairs(pl.concat(kept), counts, keep)]
             held = kept[0].height
+            limit = max(KEPT_ROWS, 2 * held)
     if kept:
         yield heaviest_pairs(pl.concat(kept), counts, keep)
 
