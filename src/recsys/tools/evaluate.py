@@ -94,7 +94,7 @@ class Evaluation:
     """What `recsys evaluate` reports; `to_json` is the `--json` contract."""
 
     options: EvaluateOptions
-    params: MiningParams  # as chosen, when min_support is "auto"
+    params: MiningParams  # as chosen, where the settings say "auto"
     tuning: Tuning
     methods: dict[str, Scores]
     test_playlists: int  # used: held out and long enough
@@ -137,8 +137,8 @@ def evaluate_playlists(
     snapshot: Snapshot,
     report: Reporter,
 ) -> Evaluation:
-    """Split, train on the train part as `recsys train` would (choosing min_support on it
-    when it is "auto"), score the rules and the baselines on the test part."""
+    """Split, train on the train part as `recsys train` would (choosing on it whatever
+    the settings leave "auto"), score the rules and the baselines on the test part."""
     split = split_playlists(
         playlists, test_fraction=options.test_fraction, seeds=options.seeds, seed=options.seed
     )
@@ -271,7 +271,8 @@ def table(evaluation: Evaluation) -> str:
         f"{evaluation.options.seeds} seed songs each; trained on "
         f"{evaluation.train_playlists} playlists: {evaluation.rules} rules "
         f"(min_support {params.min_support:g}, min_confidence {params.min_confidence:g}, "
-        f"max_rule_length {params.max_rule_length})"
+        f"max_rule_length {params.max_rule_length}, pairs in {params.min_count}+ playlists, "
+        f"popularity_damping {params.popularity_damping:g}, {params.rules_per_song} per song)"
     )
     lines.append(f"baselines: {baselines_line(evaluation.baselines)}")
     return "\n".join(lines)
