@@ -39,15 +39,25 @@ class Heaviest:
 def heaviest_pairs(pairs: pl.DataFrame, counts: np.ndarray, keep: Heaviest) -> pl.DataFrame:
     """The pairs (a, b, count) that are a rule the model could keep, in either direction;
     `counts` holds each song id's playlists."""
+    forward, backward = heaviest_directions(pairs, counts, keep)
+    return pairs.filter(forward | backward)
+
+
+def heaviest_directions(
+    pairs: pl.DataFrame, counts: np.ndarray, keep: Heaviest
+) -> tuple[pl.Series, pl.Series]:
+    """For each pair (a, b, count): whether a -> b, and whether b -> a, is a rule the model
+    could keep. Each is judged among the pairs where its antecedent stands on the same
+    side, a superset of its rules' rivals, so a rule kept is never missing."""
     if pairs.height == 0:
-        return pairs
+        return pl.Series([], dtype=pl.Boolean), pl.Series([], dtype=pl.Boolean)
     a = pairs["a"].to_numpy()
     b = pairs["b"].to_numpy()
     together = pairs["count"].to_numpy().astype(np.float64)
-    wanted = _near_the_top(a, b, together, counts, keep) | _near_the_top(
-        b, a, together, counts, keep
+    return (
+        pl.Series(_near_the_top(a, b, together, counts, keep)),
+        pl.Series(_near_the_top(b, a, together, counts, keep)),
     )
-    return pairs.filter(pl.Series(wanted))
 
 
 def _near_the_top(

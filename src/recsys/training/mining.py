@@ -27,7 +27,7 @@ from efficient_apriori.itemsets import itemsets_from_transactions
 from recsys.model.format import MAX_SONGS
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.training.counting import frequent_pairs
-from recsys.training.heaviest import Heaviest, heaviest_pairs
+from recsys.training.heaviest import Heaviest, heaviest_directions
 from recsys.training.playlists import Playlists
 from recsys.training.weighting import MiningError, longer_rules, pair_rules, serving_order
 
@@ -279,8 +279,10 @@ def rules_at(
     pairs = counts.pairs.filter(pl.col("count") >= min_count)
     keep = kept_by(params)
     if keep is not None:  # the same pairs as a count that kept only these (heaviest.py)
-        pairs = heaviest_pairs(pairs, counts.songs["count"].to_numpy().astype(float), keep)
-    rules = pair_rules(counts.songs, pairs, min_count, params)
+        song_counts = counts.songs["count"].to_numpy().astype(float)
+        forward, backward = heaviest_directions(pairs, song_counts, keep)
+        pairs = pairs.with_columns(a_b=forward, b_a=backward).filter(forward | backward)
+    rules = pair_rules(counts.songs, pairs, params)
     if longer:
         itemsets = _itemset_counts(frequent, pairs, longer)
         rules = pl.concat([rules, longer_rules(itemsets, params)])

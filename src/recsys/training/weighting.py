@@ -37,19 +37,20 @@ def _weight(count: pl.Expr, antecedent: pl.Expr, consequent: pl.Expr, damping: f
     return (count.cast(pl.Float64) / denominator).cast(pl.Float32)
 
 
-def pair_rules(
-    songs: pl.DataFrame, pairs: pl.DataFrame, min_count: int, params: MiningParams
-) -> pl.DataFrame:
-    """The rules a -> b and b -> a of every pair (a, b, count; ids are rows of `songs`:
-    song, id, count) in `min_count` playlists or more."""
-    frequent = pairs.filter(pl.col("count") >= min_count)
+def pair_rules(songs: pl.DataFrame, pairs: pl.DataFrame, params: MiningParams) -> pl.DataFrame:
+    """The rules a -> b and b -> a of the pairs (a, b, count; ids are rows of `songs`:
+    song, id, count); where `pairs` says (Boolean columns a_b, b_a: see `heaviest`), only
+    the directions the model could keep, so no song's rules outnumber its budget by much
+    before `serving_order` cuts them."""
     count_of = songs["count"]  # by id: ids are row numbers
-    both = frequent.with_columns(
-        count_a=count_of.gather(frequent["a"]), count_b=count_of.gather(frequent["b"])
+    both = pairs.with_columns(
+        count_a=count_of.gather(pairs["a"]), count_b=count_of.gather(pairs["b"])
     )
+    if "a_b" not in pairs.columns:
+        both = both.with_columns(a_b=pl.lit(True), b_a=pl.lit(True))
     first = 1 << (KEY_BITS * (MAX_ANTECEDENT - 1))  # first_item_floor(0): key of song 0
     directions = [
-        both.select(
+        both.filter(pl.col(f"{ante}_{cons}")).select(
             antecedent=(pl.col(ante).cast(pl.Int64) + 1) * first,
             antecedent_count=pl.col(f"count_{ante}").cast(pl.Int64),
             consequent=pl.col(cons),
