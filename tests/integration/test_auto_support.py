@@ -42,7 +42,7 @@ def test_the_default_is_chosen_recorded_and_served(data_dir: Path) -> None:
 def test_a_set_damping_is_used_and_recorded_as_set(data_dir: Path) -> None:
     done = run_recsys(
         "train", "--dataset-url", str(SAMPLE_DS1), "--min-support", "0.03",
-        "--popularity-damping", "0.2", "--json", data_dir=data_dir,
+        "--popularity-damping", "0.2", "--min-pair-count", "2", "--json", data_dir=data_dir,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.json()["min_support"] == 0.03
