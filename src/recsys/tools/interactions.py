@@ -15,6 +15,7 @@ from itertools import islice
 import numpy as np
 from scipy import sparse
 
+from recsys.training.mining import song_ids
 from recsys.training.playlists import Playlists
 from recsys.training.scoring import Answer, Recommender
 
@@ -31,12 +32,7 @@ class Interactions:
     """
 
     def __init__(self, train: Playlists) -> None:
-        songs = (
-            train.pairs.group_by("song")
-            .len("count")
-            .sort(["count", "song"], descending=[True, False])
-            .with_row_index("id")
-        )
+        songs = song_ids(train)  # numbered by popularity, as the rules number them
         self.keys: list[str] = train.keys.gather(songs["song"]).to_list()
         self.ids = {key: song for song, key in enumerate(self.keys)}
         self.counts = songs["count"].to_numpy().astype(np.float64)
