@@ -366,6 +366,9 @@ def test_missing_or_unreadable_input_is_an_error(tmp_path: Path) -> None:
 
 
 def test_make_e2e_runs_the_script_with_the_kubeconfig() -> None:
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would make this nested make
+    # print "Entering directory" lines; run it as a user would, from a plain shell.
+    plain = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
         ["make", "-n", "e2e", "KUBECONFIG=/tmp/kc", "E2E_ARGS=--repo URL --dry-run"],
         capture_output=True,
@@ -373,6 +376,7 @@ def test_make_e2e_runs_the_script_with_the_kubeconfig() -> None:
         timeout=60,
         check=False,
         cwd=REPO,
+        env=plain,
     )
     assert done.returncode == 0, done.stderr
     expected = 'bash deploy/e2e/run.sh --kubeconfig "/tmp/kc" --repo URL --dry-run'
