@@ -23,7 +23,6 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
-from operator import itemgetter
 from typing import Any
 
 from recsys.model.format import (
@@ -46,7 +45,6 @@ _LONG_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{{MAX_MARK_RUN + 1},}}")
 
 # Below this many combinations, looking each up beats even measuring the alternative.
 _LOOKUPS_WITHOUT_A_SECOND_THOUGHT = 64
-_SCORE = itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -147,27 +145,44 @@ class RuleIndex:
     def _best_scored(self, groups: list[int], taken: set[int], k: int) -> list[int]:
         """The k highest summed weights of the matched groups' consequents, not `taken`;
         `taken` gains the songs chosen."""
-        weights, consequents, offsets = self._weights, self._consequents, self._offsets
+        if not groups:
+            return []
         if len(groups) == 1:  # one liked song with rules (common): its group is the order
+            start, end = self._offsets[groups[0]], self._offsets[groups[0] + 1]
             chosen = []
-            for song in consequents[offsets[groups[0]] : offsets[groups[0] + 1]]:
+            for song in self._consequents[start:end]:
                 if song not in taken:
                     taken.add(song)
                     chosen.append(song)
                     if len(chosen) == k:
                         break
             return chosen
-        scores: dict[int, float] = {}
+        scores = self._summed_weights(groups)
+        for song in taken:
+            scores.pop(song, None)
+        if len(scores) > k:  # only songs scoring at least the k-th best can be chosen
+            floor = sorted(scores.values(), reverse=True)[k - 1]
+            ranked = sorted(song for song, score in scores.items() if score >= floor)
+        else:
+            ranked = sorted(scores)
+        ranked.sort(key=scores.__getitem__, reverse=True)  # stable: ties to the popular
+        chosen = ranked[:k]
+        taken.update(chosen)
+        return chosen
+
+    def _summed_weights(self, groups: list[int]) -> dict[int, float]:
+        """Each consequent of the groups with the sum of its weights, added in key order
+        so that the same request gives the same sums, to the last bit, every time."""
+        weights, consequents, offsets = self._weights, self._consequents, self._offsets
+        first, *rest = groups
+        start, end = offsets[first], offsets[first + 1]
+        scores = dict(zip(consequents[start:end], weights[start:end], strict=True))
         get = scores.get
-        for group in groups:  # in key order: the same sums, to the last bit, every time
+        for group in rest:
             start, end = offsets[group], offsets[group + 1]
             for song, weight in zip(consequents[start:end], weights[start:end], strict=True):
                 scores[song] = get(song, 0.0) + weight
-        ranked = sorted(scores.items())  # by id, then (stable) by score: ties to the popular
-        ranked.sort(key=_SCORE, reverse=True)
-        chosen = [song for song, _ in ranked if song not in taken][:k]
-        taken.update(chosen)
-        return chosen
+        return scores
 
     def _matching_groups(self, liked: list[int]) -> tuple[list[int], set[int]]:
         """Groups whose antecedent is a subset of `liked` (sorted ids), in key order; and
