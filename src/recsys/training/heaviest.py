@@ -69,24 +69,33 @@ def _near_the_top(
 ) -> np.ndarray:
     """Rules antecedent -> consequent within TOLERANCE of their antecedent's per_song-th.
 
-    The per_song-th weights come from one sort of integer keys, antecedent then weight
-    (as float32 bits, which order as the floats do), heaviest first; float32 places the
-    per_song-th within one float32 step of the exact one, well inside TOLERANCE.
+    The per_song-th weights are taken among the float32 weights (a pair below
+    min_confidence weighs 0 there), which places each within one float32 step of the exact
+    one, well inside TOLERANCE.
     """
     # each song's powers once, gathered per pair: the same floats as a power per pair
     as_antecedent, as_consequent = counts ** (1 - keep.damping), counts**keep.damping
     weight = together / (as_antecedent[antecedent] * as_consequent[consequent])
-    eligible = together / counts[antecedent] >= keep.min_confidence
-    lighter = _BITS - weight.astype(np.float32).view(np.int32).astype(np.int64)
-    keys = np.sort((antecedent.astype(np.int64) << 31) | np.where(eligible, lighter, _BITS))
-    grouped = keys >> 31
-    starts = np.flatnonzero(np.diff(grouped, prepend=grouped[0] - 1))
-    sizes = np.diff(np.append(starts, len(keys)))
-    full = sizes >= keep.per_song
-    floor = np.zeros(int(counts.shape[0]), dtype=np.float32)  # by antecedent; 0: keep all
-    nth = _BITS - (keys[starts[full] + keep.per_song - 1] & _BITS)
-    floor[grouped[starts[full]]] = nth.astype(np.int32).view(np.float32)
-    return eligible & (weight >= floor[antecedent].astype(np.float64) * (1 - TOLERANCE))
+    stored = weight.astype(np.float32)
+    eligible = None
+    if keep.min_confidence > 0:  # (0, the default: every pair is)
+        eligible = together / counts[antecedent] >= keep.min_confidence
+        stored[~eligible] = 0
+    floor = _per_song_floor(antecedent, stored, int(counts.shape[0]), keep.per_song)
+    near = weight >= floor[antecedent].astype(np.float64) * (1 - TOLERANCE)
+    return near if eligible is None else near & eligible
 
 
-_BITS = 0x7FFFFFFF  # the float32 bits of a positive weight lie below this
+def _per_song_floor(
+    antecedent: np.ndarray, weight: np.ndarray, songs: int, per_song: int
+) -> np.ndarray:
+    """By antecedent id: its per_song-th heaviest `weight`, or 0 (keep all) with fewer."""
+    nth = (
+        pl.DataFrame({"antecedent": antecedent, "weight": weight})
+        .group_by("antecedent")
+        .agg(pl.col("weight").top_k(per_song).min(), pl.len())
+        .filter(pl.col("len") >= per_song)
+    )
+    floor = np.zeros(songs, dtype=np.float32)
+    floor[nth["antecedent"].to_numpy()] = nth["weight"].to_numpy()
+    return floor

@@ -1,17 +1,21 @@
-"""Choosing the popularity damping from the dataset itself, when the settings say "auto".
+"""Choosing the pair count and popularity damping from the dataset itself, when the
+settings say "auto".
 
 How much a popular song's rules should be weighed down depends on the dataset: where
 tastes are tight, confidence ranks best; where a few chart songs share a playlist with
-everything, they crowd every answer unless damped. So the trainer holds out a tenth of
-the playlists, builds the rest's model at each damping of a small grid, answers the
-held-out playlists exactly as the API would, and keeps the damping with the best NDCG@10.
-The model is then built from the whole dataset at that damping.
+everything, they crowd every answer unless damped. Whether a pair seen in one playlist is
+evidence or noise depends on it too. So the trainer holds out a tenth of the playlists,
+builds the rest's model at each candidate, answers the held-out playlists exactly as the
+API would, and keeps the candidate with the best NDCG@10. The candidates go one axis at a
+time: every damping at the highest pair count, then the lower pair counts at the best
+damping (the models of pairs seen once are the costly ones, so only one of them is built).
+The model is then built from the whole dataset at the winner.
 
 The work is fixed in advance, never in seconds: the pairs of each part are counted once,
-every candidate of the grid is scored, on at most MAX_QUERIES held-out playlists, and a
-dataset of more than TUNING_PLAYLISTS playlists is tuned on that many of them (chosen by a
-hash of their pids). So the same dataset and settings choose the same model on a busy
-machine and a quiet one, and the header records every candidate's scores.
+every candidate is scored, on at most MAX_QUERIES held-out playlists, and a dataset of
+more than TUNING_PLAYLISTS playlists is tuned on that many of them (chosen by a hash of
+their pids). So the same dataset and settings choose the same model on a busy machine and
+a quiet one, and the header records every candidate's scores.
 """
 
 from __future__ import annotations
@@ -107,8 +111,9 @@ def choose(
     counter = counter or pair_counter(settings)
     base = _params(settings)
     grid = _grid(settings)
-    if len(grid) == 1:
-        params = replace(base, min_count=grid[0][0], popularity_damping=grid[0][1])
+    pair_counts, dampings = grid
+    if len(pair_counts) == len(dampings) == 1:
+        params = replace(base, min_count=pair_counts[0], popularity_damping=dampings[0])
         tuning = Tuning(requested=requested(settings), method="set")
         return Choice(params, tuning, mine(playlists, params, counter))
     started = time.perf_counter()
@@ -116,13 +121,12 @@ def choose(
     try:
         split = split_playlists(sample, test_fraction=HELD_OUT, seeds=SEED_SONGS, seed=0)
     except HoldoutError as error:
-        count, damping = max(grid)  # the most playlists per pair; the set damping, if one
-        if settings.popularity_damping == AUTO:
-            damping = FALLBACK_DAMPING
-        params = replace(base, min_count=count, popularity_damping=damping)
+        # the most playlists per pair; the set damping, if one
+        damping = FALLBACK_DAMPING if settings.popularity_damping == AUTO else dampings[0]
+        params = replace(base, min_count=max(pair_counts), popularity_damping=damping)
         tuning = Tuning(requested(settings), f"fallback: {error}", seconds=_since(started))
         return Choice(params, tuning, mine(playlists, params, counter))
-    lowest = replace(base, min_count=min(count for count, _ in grid))
+    lowest = replace(base, min_count=min(pair_counts))
     floor = min(rule_threshold(lowest, part.playlist_count) for part in (sample, split.train))
     # `without` is exact at any threshold from the sample's count up
     counted = count_pairs(sample, floor, counter=counter)
@@ -141,39 +145,45 @@ def choose(
     return Choice(params, tuning, rules)
 
 
-def _grid(settings: Settings) -> list[tuple[int, float]]:
-    """The (pair count, damping) candidates the settings leave to choose: one if both set."""
+def _grid(settings: Settings) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The pair counts and dampings the settings leave to choose (one of each when set)."""
     counts = PAIR_COUNTS if settings.min_pair_count == AUTO else (int(settings.min_pair_count),)
     dampings = (
         DAMPINGS if settings.popularity_damping == AUTO else (float(settings.popularity_damping),)
     )
-    return [(count, damping) for count in counts for damping in dampings]
+    return counts, dampings
 
 
 def _score_grid(
     split: Split,
     counts: PairCounts,
-    grid: list[tuple[int, float]],
+    grid: tuple[tuple[int, ...], tuple[float, ...]],
     base: MiningParams,
     settings: Settings,
     started: float,
 ) -> tuple[MiningParams, Tuning]:
-    """Each candidate's held-out NDCG@10 and hit rate, from the train part's `counts`; the
-    best NDCG wins (ties: more playlists per pair, the smaller model; then the smaller
-    damping, the plainer measure)."""
+    """Each candidate's held-out NDCG@10 and hit rate, from the train part's `counts`.
+
+    One axis at a time: every damping at the highest pair count (the fewest pairs, so the
+    cheapest models), then the lower pair counts at the best of those dampings. The best
+    NDCG wins (ties: more playlists per pair, the smaller model; then the smaller damping,
+    the plainer measure)."""
+    pair_counts, dampings = grid
     queries = split.queries[:MAX_QUERIES]
-    scored: list[Candidate] = []
-    for min_count, damping in grid:
+
+    def candidate(min_count: int, damping: float) -> Candidate:
         params = replace(base, min_count=min_count, popularity_damping=damping)
         rules = rules_at(counts, rule_threshold(params, split.train.playlist_count), params)
         model = index_of(rules, params, DatasetInfo("held-out split", "", 0))
         recommend = rules_recommender(model.index, split.train.spelling)
         scores = score(recommend, queries, k=K, catalogue_size=len(model.catalogue))
-        scored.append(
-            Candidate(min_count, damping, rules.rule_count, scores.ndcg, scores.hit_rate,
-                      scores.fill_share)
-        )  # fmt: skip
-    best = max(scored, key=lambda c: (c.ndcg, c.min_count, -c.popularity_damping))
+        return Candidate(min_count, damping, rules.rule_count, scores.ndcg, scores.hit_rate,
+                         scores.fill_share)  # fmt: skip
+
+    scored = [candidate(max(pair_counts), damping) for damping in dampings]
+    damping = max(scored, key=_rank).popularity_damping
+    scored += [candidate(count, damping) for count in sorted(pair_counts, reverse=True)[1:]]
+    best = max(scored, key=_rank)
     tuning = Tuning(
         requested=requested(settings),
         method=f"best held-out NDCG@{K} of {len(scored)} candidates on {len(queries)} "
@@ -185,6 +195,10 @@ def _score_grid(
     return replace(
         base, min_count=best.min_count, popularity_damping=best.popularity_damping
     ), tuning
+
+
+def _rank(candidate: Candidate) -> tuple[float, int, float]:
+    return (candidate.ndcg, candidate.min_count, -candidate.popularity_damping)
 
 
 def _params(settings: Settings) -> MiningParams:
