@@ -11,13 +11,15 @@ import pytest
 
 from recsys.model.build import DatasetInfo, build_model
 from recsys.model.format import (
+    SLICE,
     ModelError,
     _all_within,
+    _increasing,
     decode_model,
     encode_antecedent,
     read_model,
 )
-from recsys.model.index import RuleIndex
+from recsys.model.index import RuleIndex, _largest_group
 from recsys.model.rules import MiningParams, RuleSet
 
 GOOD = RuleSet(
@@ -103,12 +105,30 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
             read_model(tmp_path / name)
 
 
-@pytest.mark.parametrize("position", [0, 65535, 65536, 199_999])
+@pytest.mark.parametrize("position", [0, SLICE - 1, SLICE, 3 * SLICE + 5])
 def test_the_range_check_sees_every_slice(position: int) -> None:
     """Consequents are range-checked a slice at a time: a bad one anywhere is found."""
-    values = array("i", [3]) * 200_000
+    values = array("i", [3]) * (3 * SLICE + 6)
     assert _all_within(values, 0, 4)
     for bad in (-1, 4):
         values[position] = bad
         assert not _all_within(values, 0, 4)
         values[position] = 3
+
+
+@pytest.mark.parametrize("position", [1, SLICE - 1, SLICE, SLICE + 1, 2 * SLICE + 2])
+def test_the_order_check_sees_every_pair_across_slices(position: int) -> None:
+    values = array("q", range(2 * SLICE + 3))
+    assert _increasing(values)
+    values[position] = values[position - 1]  # one pair not increasing
+    assert not _increasing(values)
+
+
+@pytest.mark.parametrize("position", [0, SLICE - 1, SLICE, 2 * SLICE])
+def test_the_largest_group_is_found_in_any_slice(position: int) -> None:
+    sizes = [1] * (2 * SLICE + 1)
+    sizes[position] = 7
+    offsets = array("q", [0])
+    for size in sizes:
+        offsets.append(offsets[-1] + size)
+    assert _largest_group(offsets) == 7

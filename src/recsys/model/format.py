@@ -36,7 +36,7 @@ import math
 import operator
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
@@ -233,28 +233,32 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None
     _check_groups(arrays, songs, rule_length - 1)
 
 
+# Checks walk arrays a slice at a time: a C call over a whole large array would hold the
+# GIL for milliseconds, and the API checks a new model in a thread beside its event loop.
+SLICE = 1 << 13
+
+
+def _slices(values: array) -> Iterator[array]:
+    return (values[start : start + SLICE] for start in range(0, len(values), SLICE))
+
+
 def _all_within(values: array, low: int, high: int) -> bool:
-    """low <= every value < high, a slice at a time: each C call stays short, so while the
-    API checks a large model in a thread, its event loop gets the GIL between slices."""
-    step = 1 << 16
-    return all(
-        low <= min(part) and max(part) < high
-        for part in (values[start : start + step] for start in range(0, len(values), step))
-    )
+    """low <= every value < high."""
+    return all(low <= min(part) and max(part) < high for part in _slices(values))
 
 
 def _all_positive_and_finite(values: array) -> bool:
-    """0 < every value < inf, a slice at a time; a NaN anywhere makes its slice's sum NaN."""
-    step = 1 << 16
-    return all(
-        min(part) > 0 and math.isfinite(sum(part))
-        for part in (values[start : start + step] for start in range(0, len(values), step))
-    )
+    """0 < every value < inf; a NaN anywhere makes its slice's sum NaN."""
+    return all(min(part) > 0 and math.isfinite(sum(part)) for part in _slices(values))
 
 
 def _increasing(values: array) -> bool:
-    """Strictly increasing, compared pairwise in C (no Python loop per element)."""
-    return all(map(operator.lt, values[:-1], values[1:]))
+    """Strictly increasing, compared pairwise in C, a slice of pairs at a time (the last
+    pair of a slice reaches into the next, so no pair is skipped)."""
+    return all(
+        all(map(operator.lt, values[start : start + SLICE], values[start + 1 : start + SLICE + 1]))
+        for start in range(0, len(values) - 1, SLICE)
+    )
 
 
 def _check_groups(arrays: dict[str, array], songs: int, longest_antecedent: int) -> None:
@@ -276,7 +280,9 @@ def _check_groups(arrays: dict[str, array], songs: int, longest_antecedent: int)
             raise ModelError("model antecedents name songs outside its vocabulary")
         if encode_antecedent(items) != key or list(items) != sorted(set(items)):
             raise ModelError("model antecedents are not valid keys")
-    starts = set(offsets)
+    starts: set[int] = set()
+    for part in _slices(offsets):
+        starts.update(part)
     unsorted = compress(range(1, rules), map(operator.lt, weights[:-1], weights[1:]))
     if any(position not in starts for position in unsorted):
         raise ModelError("model rules are not sorted by weight within their groups")

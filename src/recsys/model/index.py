@@ -19,6 +19,7 @@ import operator
 import re
 import sys
 import unicodedata
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import combinations
@@ -27,6 +28,7 @@ from typing import Any
 
 from recsys.model.format import (
     MAX_ANTECEDENT,
+    SLICE,
     ModelFile,
     decode_antecedent,
     encode_antecedent,
@@ -82,7 +84,7 @@ class RuleIndex:
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
         self._weights = arrays["weights"]
-        self.rules_per_group = max(map(operator.sub, self._offsets[1:], self._offsets), default=0)
+        self.rules_per_group = _largest_group(self._offsets)
         self._max_antecedent = min(MAX_ANTECEDENT, self.header["params"]["max_rule_length"] - 1)
 
     @property
@@ -239,3 +241,22 @@ class RuleIndex:
             bisect_left(self._keys, first_item_floor(song)),
             bisect_left(self._keys, first_item_floor(song + 1)),
         )
+
+
+def _largest_group(offsets: array) -> int:
+    """The most rules one group holds, a slice of groups at a time: one C call over every
+    group of a large model would hold the GIL while the event loop waits."""
+    step = SLICE
+    return max(
+        (
+            max(
+                map(
+                    operator.sub,
+                    offsets[start + 1 : start + step + 1],
+                    offsets[start : start + step],
+                )
+            )
+            for start in range(0, len(offsets) - 1, step)
+        ),
+        default=0,
+    )
