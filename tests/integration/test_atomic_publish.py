@@ -62,6 +62,12 @@ def test_sigkill_during_publish_never_exposes_a_partial_model(data_dir: Path) ->
                 "--force",
                 "--keep-models",
                 "100",
+                # set, not chosen: the kills are about publishing, and tuning would make
+                # each of them seconds longer
+                "--min-pair-count",
+                "2",
+                "--popularity-damping",
+                "0",
             ],
             env=recsys_env(data_dir),
             stdout=subprocess.DEVNULL,
