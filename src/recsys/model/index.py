@@ -246,17 +246,16 @@ class RuleIndex:
 def _largest_group(offsets: array) -> int:
     """The most rules one group holds, a slice of groups at a time: one C call over every
     group of a large model would hold the GIL while the event loop waits."""
-    step = SLICE
     return max(
         (
             max(
                 map(
                     operator.sub,
-                    offsets[start + 1 : start + step + 1],
-                    offsets[start : start + step],
+                    offsets[start + 1 : start + SLICE + 1],
+                    offsets[start : start + SLICE],
                 )
             )
-            for start in range(0, len(offsets) - 1, step)
+            for start in range(0, len(offsets) - 1, SLICE)
         ),
         default=0,
     )
