@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.common import OUT
 from bench.train import dataset
-from recsys.model.build import DatasetInfo, build_model
+from recsys.model.build import BuiltModel, DatasetInfo, build_model
 from recsys.model.format import decode_antecedent
 from recsys.model.repository import publish as publish_model
 from recsys.model.rules import MiningParams, RuleSet
@@ -43,10 +43,15 @@ def big_rules() -> RuleSet:
     return mine(load_playlists(folder / "ds1.csv"), BIG_PARAMS)
 
 
+def build(rules: RuleSet, params: MiningParams, tag: str) -> BuiltModel:
+    """`rules`, mined with `params`, as a model file of a dataset no other model has."""
+    dataset_info = DatasetInfo(url=tag, sha256=f"{random.getrandbits(256):064x}", bytes=0)
+    return build_model(rules, params, dataset_info)
+
+
 def publish(data_dir: Path, rules: RuleSet, params: MiningParams, tag: str) -> dict:
     """Publish `rules`, mined with `params`, as a new model; return its header."""
-    dataset_info = DatasetInfo(url=tag, sha256=f"{random.getrandbits(256):064x}", bytes=0)
-    built = build_model(rules, params, dataset_info)
+    built = build(rules, params, tag)
     publish_model(data_dir, built, keep=3)
     return built.header
 

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys.model.build import DatasetInfo, build_model
 from recsys.model.format import (
@@ -15,8 +17,12 @@ from recsys.model.format import (
     ModelError,
     _all_within,
     _increasing,
+    _keys_problem,
+    _sorted_within_groups,
+    decode_antecedent,
     decode_model,
     encode_antecedent,
+    full_speed,
     read_model,
 )
 from recsys.model.index import RuleIndex, _largest_group
@@ -64,7 +70,7 @@ def test_the_good_model_loads_and_answers() -> None:
             {"antecedent_keys": [encode_antecedent((0,)), encode_antecedent((1, 2))]},
             "longer than its max_rule_length",
         ),
-        ({"antecedent_keys": [0, encode_antecedent((1,))]}, "longer than its max_rule_length"),
+        ({"antecedent_keys": [0, encode_antecedent((1,))]}, "not valid keys"),
         ({"consequents": [1, 9, 0]}, "outside its vocabulary"),
         ({"consequents": [1, -1, 0]}, "outside its vocabulary"),
         ({"weights": [0.3, 0.6, 1.0]}, "not sorted by weight"),
@@ -89,6 +95,50 @@ def test_a_key_that_is_not_sorted_inside_is_refused() -> None:
         decode_model(encoded(rules, MiningParams(0.1, 0.1, 3)))
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [(1, 0, 2), (2, 2, 0), (1, 3, 3), (2, 3, 1)],  # a gap, a repeated song, out of order
+)
+def test_keys_whose_fields_do_not_encode_increasing_songs_are_refused(fields: tuple) -> None:
+    first, second, third = fields
+    key = first << 42 | second << 21 | third
+    rules = replace(GOOD, antecedent_keys=[encode_antecedent((0,)), key])
+    with pytest.raises(ModelError, match="not valid keys"):
+        decode_model(encoded(rules, MiningParams(0.1, 0.1, 4)))
+
+
+SONGS = 4
+FIELD = st.integers(0, SONGS + 2)  # each field: "none", a known song, or beyond
+KEYS = st.one_of(
+    st.builds(lambda a, b, c: a << 42 | b << 21 | c, FIELD, FIELD, FIELD),
+    st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1),
+)
+
+
+@settings(max_examples=2000)  # microseconds each; the invalid corners are a few percent
+@given(KEYS, st.integers(1, 3))
+def test_a_key_passes_exactly_when_it_is_an_encoded_antecedent(key: int, longest: int) -> None:
+    """The field-by-field check agrees with decoding and encoding the key again."""
+    songs = SONGS
+    items = decode_antecedent(key) if key > 0 else ()
+    valid = (
+        1 <= len(items) <= longest
+        and encode_antecedent(items) == key
+        and list(items) == sorted(set(items))
+        and items[-1] < songs
+    )
+    assert (_keys_problem([key], songs, longest) is None) == valid
+
+
+@given(
+    st.lists(st.integers(0, 39), min_size=1, max_size=3, unique=True).map(sorted),
+    st.integers(1, 3),
+)
+def test_every_encoded_antecedent_of_known_songs_passes(items: list, longest: int) -> None:
+    problem = _keys_problem([encode_antecedent(tuple(items))], 40, longest)
+    assert (problem is None) == (len(items) <= longest)
+
+
 def test_a_model_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path = tmp_path / "big.rsm"
     path.write_bytes(encoded(GOOD))
@@ -109,19 +159,31 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
 def test_the_range_check_sees_every_slice(position: int) -> None:
     """Consequents are range-checked a slice at a time: a bad one anywhere is found."""
     values = array("i", [3]) * (3 * SLICE + 6)
-    assert _all_within(values, 0, 4)
+    assert _all_within(values, 0, 4, full_speed)
     for bad in (-1, 4):
         values[position] = bad
-        assert not _all_within(values, 0, 4)
+        assert not _all_within(values, 0, 4, full_speed)
         values[position] = 3
 
 
 @pytest.mark.parametrize("position", [1, SLICE - 1, SLICE, SLICE + 1, 2 * SLICE + 2])
 def test_the_order_check_sees_every_pair_across_slices(position: int) -> None:
     values = array("q", range(2 * SLICE + 3))
-    assert _increasing(values)
+    assert _increasing(values, full_speed)
     values[position] = values[position - 1]  # one pair not increasing
-    assert not _increasing(values)
+    assert not _increasing(values, full_speed)
+
+
+@pytest.mark.parametrize("position", [1, SLICE - 1, SLICE, SLICE + 1, 2 * SLICE + 2])
+def test_the_weight_order_check_sees_every_pair_across_slices(position: int) -> None:
+    """Weights fall within each group; a rise is fine only where a group starts."""
+    weights = array("f", [float(2 * SLICE + 3 - rule) for rule in range(2 * SLICE + 3)])
+    one_group = array("q", [0, len(weights)])
+    assert _sorted_within_groups(weights, one_group, full_speed)
+    weights[position] = weights[position - 1] + 1  # a rise inside the group
+    assert not _sorted_within_groups(weights, one_group, full_speed)
+    split_there = array("q", [0, position, len(weights)])
+    assert _sorted_within_groups(weights, split_there, full_speed)
 
 
 @pytest.mark.parametrize("position", [0, SLICE - 1, SLICE, 2 * SLICE])
@@ -131,4 +193,4 @@ def test_the_largest_group_is_found_in_any_slice(position: int) -> None:
     offsets = array("q", [0])
     for size in sizes:
         offsets.append(offsets[-1] + size)
-    assert _largest_group(offsets) == 7
+    assert _largest_group(offsets, full_speed) == 7

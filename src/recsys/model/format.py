@@ -36,11 +36,11 @@ import math
 import operator
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from recsys.model.errors import ModelError
 from recsys.model.files import read_regular_file
@@ -64,6 +64,15 @@ ARRAY_TYPES = {
 }
 _HEADER_PREFIX = 16
 _MAX_HEADER = 1 << 30
+T = TypeVar("T")
+
+# Called between slices of a load's work: the API's loader passes one that gives its event
+# loop the CPU back (serving.loader.Pacer); everyone else loads at full speed.
+Pace = Callable[[], None]
+
+
+def full_speed() -> None:
+    """A pace that never pauses: nothing is waiting for the CPU."""
 
 
 def encode_antecedent(items: tuple[int, ...]) -> int:
@@ -163,10 +172,12 @@ def _parse_header(data: bytes | memoryview, *, need_arrays: bool) -> tuple[dict[
     return header, data_start + (-data_start % 8)
 
 
-def decode_model(data: bytes, expected_sha256: str | None = None) -> ModelFile:
+def decode_model(
+    data: bytes, expected_sha256: str | None = None, pace: Pace = full_speed
+) -> ModelFile:
     """Verify and parse a model file's bytes; raise ModelError on anything wrong."""
     if expected_sha256 is not None:
-        actual = hashlib.sha256(data).hexdigest()
+        actual = _sha256(data, pace)
         if actual != expected_sha256:
             raise ModelError(
                 f"model sha256 mismatch: pointer says {expected_sha256}, file is {actual}"
@@ -193,22 +204,33 @@ def decode_model(data: bytes, expected_sha256: str | None = None) -> ModelFile:
         if sys.byteorder != "little":
             values.byteswap()
         arrays[name] = values
-    _check_consistency(header, arrays)
+    _check_consistency(header, arrays, pace)
     return ModelFile(header=header, arrays=arrays)
+
+
+def _sha256(data: bytes, pace: Pace) -> str:
+    """The hex sha256 of `data`, a megabyte at a time (hashing releases the GIL, but not
+    the CPU the event loop shares with it)."""
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    for start in range(0, len(data), 1 << 20):
+        digest.update(view[start : start + (1 << 20)])
+        pace()
+    return digest.hexdigest()
 
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None:
+def _check_consistency(header: dict[str, Any], arrays: dict[str, array], pace: Pace) -> None:
     """Every invariant the index relies on, so a bad model fails here, not in a request."""
     songs = len(arrays["counts"])
     rules = len(arrays["consequents"])
     vocabulary = header.get("vocabulary")
     if not isinstance(vocabulary, list) or len(vocabulary) != songs:
         raise ModelError("model vocabulary does not match its song counts")
-    if not all(isinstance(name, str) for name in vocabulary):
+    if not all(all(isinstance(name, str) for name in part) for part in _slices(vocabulary, pace)):
         raise ModelError("model vocabulary holds something other than song names")
     if not all(isinstance(header.get(key), str) for key in ("model_id", "model_date")):
         raise ModelError("model header lacks a model_id or model_date")
@@ -224,79 +246,122 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array]) -> None
         raise ModelError("model rule columns have different lengths")
     if len(arrays["antecedent_counts"]) != len(arrays["antecedent_keys"]):
         raise ModelError("model antecedent columns have different lengths")
-    if not _all_within(arrays["consequents"], 0, songs):
+    if not _all_within(arrays["consequents"], 0, songs, pace):
         raise ModelError("model rules name songs outside its vocabulary")
-    if not _all_within(arrays["pair_counts"], 1, 1 << 31):
-        raise ModelError("model rules have counts below one")
-    if not _all_positive_and_finite(arrays["weights"]):
+    if not all(min(part) >= 1 for part in _slices(arrays["pair_counts"], pace)):
+        raise ModelError("model rules have counts below one")  # int32: none is too large
+    if not _all_positive_and_finite(arrays["weights"], pace):
         raise ModelError("model rule weights are not positive finite numbers")
-    _check_groups(arrays, songs, rule_length - 1)
+    _check_groups(arrays, songs, rule_length - 1, pace)
 
 
-# Checks walk arrays a slice at a time: a C call over a whole large array would hold the
-# GIL for milliseconds, and the API checks a new model in a thread beside its event loop.
+# Checks walk arrays a slice at a time, pacing between slices: a C call over a whole large
+# array would hold the GIL for milliseconds, and the API checks a new model in a thread
+# beside its event loop. Loops in Python take a smaller slice for the same time.
 SLICE = 1 << 13
+PYTHON_SLICE = 1 << 8
 
 
-def _slices(values: array) -> Iterator[array]:
-    return (values[start : start + SLICE] for start in range(0, len(values), SLICE))
+def _slices(values: Sequence[T], pace: Pace, size: int = SLICE) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        if start:
+            pace()
+        yield values[start : start + size]
 
 
-def _all_within(values: array, low: int, high: int) -> bool:
+def _all_within(values: array, low: int, high: int, pace: Pace) -> bool:
     """low <= every value < high."""
-    return all(low <= min(part) and max(part) < high for part in _slices(values))
+    return all(low <= min(part) and max(part) < high for part in _slices(values, pace))
 
 
-def _all_positive_and_finite(values: array) -> bool:
+def _all_positive_and_finite(values: array, pace: Pace) -> bool:
     """0 < every value < inf; a NaN anywhere makes its slice's sum NaN."""
-    return all(min(part) > 0 and math.isfinite(sum(part)) for part in _slices(values))
+    return all(min(part) > 0 and math.isfinite(sum(part)) for part in _slices(values, pace))
 
 
-def _increasing(values: array) -> bool:
-    """Strictly increasing, compared pairwise in C, a slice of pairs at a time (the last
-    pair of a slice reaches into the next, so no pair is skipped)."""
+def _increasing(values: array, pace: Pace) -> bool:
+    """Strictly increasing, compared pairwise in C, a slice of pairs at a time (each slice
+    reaches one value into the next, so no pair is skipped)."""
     return all(
-        all(map(operator.lt, values[start : start + SLICE], values[start + 1 : start + SLICE + 1]))
-        for start in range(0, len(values) - 1, SLICE)
+        all(map(operator.lt, part, part[1:])) for _, part in _overlapping_slices(values, pace)
     )
 
 
-def _check_groups(arrays: dict[str, array], songs: int, longest_antecedent: int) -> None:
+def _overlapping_slices(values: array, pace: Pace) -> Iterator[tuple[int, array]]:
+    """Where each slice starts, and its SLICE + 1 values: each slice starts at the previous
+    one's last value."""
+    for start in range(0, len(values) - 1, SLICE):
+        if start:
+            pace()
+        yield start, values[start : start + SLICE + 1]
+
+
+def _check_groups(
+    arrays: dict[str, array], songs: int, longest_antecedent: int, pace: Pace
+) -> None:
     """Groups: sorted unique antecedents of known songs, each owning a non-empty slice of
     the rules, highest weight first."""
     keys, offsets, weights = arrays["antecedent_keys"], arrays["group_offsets"], arrays["weights"]
     rules = len(arrays["consequents"])
     if len(offsets) != len(keys) + 1 or offsets[0] != 0 or offsets[-1] != rules:
         raise ModelError("model rule groups do not cover its rules")
-    if not _increasing(offsets):
+    if not _increasing(offsets, pace):
         raise ModelError("model rule groups are empty or out of order")
-    if not _increasing(keys):
+    if not _increasing(keys, pace):
         raise ModelError("model antecedents are not sorted")
-    for key in keys:
-        items = decode_antecedent(key) if key > 0 else ()
-        if not 1 <= len(items) <= longest_antecedent:
-            raise ModelError("model antecedents are longer than its max_rule_length allows")
-        if items[-1] >= songs:
-            raise ModelError("model antecedents name songs outside its vocabulary")
-        if encode_antecedent(items) != key or list(items) != sorted(set(items)):
-            raise ModelError("model antecedents are not valid keys")
-    starts: set[int] = set()
-    for part in _slices(offsets):
-        starts.update(part)
-    unsorted = compress(range(1, rules), map(operator.lt, weights[:-1], weights[1:]))
-    if any(position not in starts for position in unsorted):
+    for part in _slices(keys, pace, PYTHON_SLICE):
+        problem = _keys_problem(part, songs, longest_antecedent)
+        if problem:
+            raise ModelError(f"model antecedents {problem}")
+    if not _sorted_within_groups(weights, offsets, pace):
         raise ModelError("model rules are not sorted by weight within their groups")
 
 
+def _sorted_within_groups(weights: array, offsets: array, pace: Pace) -> bool:
+    """No weight is above the one before it, except where a group starts."""
+    starts: set[int] = set()
+    for part in _slices(offsets, pace):
+        starts.update(part)
+    for start, part in _overlapping_slices(weights, pace):
+        rises = compress(range(start + 1, start + len(part)), map(operator.lt, part, part[1:]))
+        if not starts.issuperset(rises):
+            return False
+    return True
+
+
+def _keys_problem(keys: Sequence[int], songs: int, longest_antecedent: int) -> str | None:
+    """What is wrong with any of `keys` as an antecedent of known songs, or None.
+
+    A valid key is what encode_antecedent makes of 1 to `longest_antecedent` increasing
+    song ids: its fields (id + 1 each, 0 for none) fill from the highest bits, each above
+    the one before. Read field by field, without building the tuples decode would.
+    """
+    mask = (1 << KEY_BITS) - 1
+    for key in keys:
+        first, second, third = key >> 2 * KEY_BITS, key >> KEY_BITS & mask, key & mask
+        if first < 1 or (third and not second):
+            return "are not valid keys"
+        if 1 + (second > 0) + (third > 0) > longest_antecedent:
+            return "are longer than its max_rule_length allows"
+        if max(first, second, third) > songs:
+            return "name songs outside its vocabulary"
+        if (second and second <= first) or (third and third <= second):
+            return "are not valid keys"
+    return None
+
+
 def read_model(
-    path: Path, expected_sha256: str | None = None, max_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    path: Path,
+    expected_sha256: str | None = None,
+    max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+    pace: Pace = full_speed,
 ) -> ModelFile:
     """Read, verify and parse one model file (a regular file of at most `max_bytes`)."""
     try:
         data = read_regular_file(path, max_bytes, "model file")
     except FileNotFoundError:
         raise ModelError(f"model file not found: {path}") from None
-    return decode_model(data, expected_sha256)
+    return decode_model(data, expected_sha256, pace)
 
 
 def read_header(path: Path) -> dict[str, Any]:

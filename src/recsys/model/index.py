@@ -28,11 +28,14 @@ from typing import Any
 
 from recsys.model.format import (
     MAX_ANTECEDENT,
+    PYTHON_SLICE,
     SLICE,
     ModelFile,
+    Pace,
     decode_antecedent,
     encode_antecedent,
     first_item_floor,
+    full_speed,
 )
 from recsys.songs import normalize_song_name
 
@@ -66,7 +69,7 @@ class Recommendation:
 class RuleIndex:
     """Immutable view of one model; safe to share between concurrent requests."""
 
-    def __init__(self, model: ModelFile) -> None:
+    def __init__(self, model: ModelFile, pace: Pace = full_speed) -> None:
         arrays = model.arrays
         self.header: dict[str, Any] = {
             key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
@@ -77,14 +80,16 @@ class RuleIndex:
         # spellings of one song map to its first (most popular) id.
         self._ids: dict[str, int] = {}
         self._exact: dict[str, int] = {}
-        for song_id, name in enumerate(self._names):
-            canonical = self._ids.setdefault(normalize_song_name(name), song_id)
-            self._exact.setdefault(name, canonical)
+        for first in range(0, len(self._names), PYTHON_SLICE):
+            for song_id, name in enumerate(self._names[first : first + PYTHON_SLICE], first):
+                canonical = self._ids.setdefault(normalize_song_name(name), song_id)
+                self._exact.setdefault(name, canonical)
+            pace()
         self._keys = arrays["antecedent_keys"]
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
         self._weights = arrays["weights"]
-        self.rules_per_group = _largest_group(self._offsets)
+        self.rules_per_group = _largest_group(self._offsets, pace)
         self._max_antecedent = min(MAX_ANTECEDENT, self.header["params"]["max_rule_length"] - 1)
 
     @property
@@ -243,19 +248,11 @@ class RuleIndex:
         )
 
 
-def _largest_group(offsets: array) -> int:
-    """The most rules one group holds, a slice of groups at a time: one C call over every
-    group of a large model would hold the GIL while the event loop waits."""
-    return max(
-        (
-            max(
-                map(
-                    operator.sub,
-                    offsets[start + 1 : start + SLICE + 1],
-                    offsets[start : start + SLICE],
-                )
-            )
-            for start in range(0, len(offsets) - 1, SLICE)
-        ),
-        default=0,
-    )
+def _largest_group(offsets: array, pace: Pace) -> int:
+    """The most rules one group holds, a slice of groups at a time (see format.SLICE)."""
+    largest = 0
+    for start in range(0, len(offsets) - 1, SLICE):
+        ends, starts = offsets[start + 1 : start + SLICE + 1], offsets[start : start + SLICE]
+        largest = max(largest, max(map(operator.sub, ends, starts)))
+        pace()
+    return largest

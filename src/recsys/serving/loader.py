@@ -14,10 +14,11 @@ from pathlib import Path
 
 from recsys.model.errors import ModelError
 from recsys.model.files import read_regular_file
-from recsys.model.format import read_model
+from recsys.model.format import Pace, full_speed, read_model
 from recsys.model.index import RuleIndex
 from recsys.model.repository import MAX_POINTER_BYTES, POINTER_NAME, Pointer, parse_pointer
 from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.pacing import Pacer, reload_executor
 from recsys.serving.store import ModelStore, ServedModel, utc_now
 from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
@@ -65,6 +66,7 @@ class ModelLoader:
         self.metrics = metrics
         self.max_model_bytes = max_model_bytes
         self._failed: _Attempt | None = None
+        self._reloads = reload_executor()
 
     async def reload(self) -> LoadOutcome:
         """Load the pointer's model if it changed; return what happened."""
@@ -87,21 +89,25 @@ class ModelLoader:
             return LoadOutcome.UNCHANGED  # the same broken pointer and file as last time
         return await self._load(raw, pointer, attempt)
 
-    def _index(self, pointer: Pointer) -> RuleIndex:
+    def _index(self, pointer: Pointer, pace: Pace) -> RuleIndex:
         """Read, verify and index the pointer's model (in a worker thread)."""
         path = pointer.model_path(self.data_dir)
-        model = read_model(path, pointer.sha256, self.max_model_bytes)
+        model = read_model(path, pointer.sha256, self.max_model_bytes, pace)
         if model.model_id != pointer.model_id:
             raise ModelError(
                 f"model file {path.name} says it is {model.model_id!r}, "
                 f"the pointer says {pointer.model_id!r}"
             )
-        return RuleIndex(model)
+        return RuleIndex(model, pace)
 
     async def _load(self, raw: bytes, pointer: Pointer, attempt: _Attempt) -> LoadOutcome:
         started = time.perf_counter()
+        pace: Pace = full_speed  # see pacing: nothing is answered until a model is served
+        if self.store.current is not None:
+            pace = Pacer(lambda: self.metrics.requests.answered)
         try:
-            index = await asyncio.to_thread(self._index, pointer)
+            loop = asyncio.get_running_loop()
+            index = await loop.run_in_executor(self._reloads, self._index, pointer, pace)
         except ModelError as error:
             return self._fail(attempt, str(error))
         except Exception as error:  # MemoryError included: still just a model we cannot serve

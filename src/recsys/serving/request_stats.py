@@ -29,8 +29,10 @@ class RequestStats(Collector):
         # route -> requests per latency bucket (the last is +Inf), then the seconds' sum
         self.latency: dict[str, list[float]] = {}
         self.songs = {"rules": 0, "popularity": 0}
+        self.answered = 0  # every request so far: a reload paces itself while this moves
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.answered += 1
         key = (route, method, status)
         self.requests[key] = self.requests.get(key, 0) + 1
         timing = self.latency.get(route)
