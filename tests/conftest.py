@@ -17,6 +17,19 @@ from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.server import ServerProcess
 
 
+@pytest.fixture(scope="session", autouse=True)
+def children_keep_their_temp_files_here(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Child processes put their temporary files under this run's pytest directory.
+
+    A child a test kills (SIGKILL mid-publish, a timeout) cannot clean up after itself;
+    without this its copy of the dataset would stay in the machine's /tmp after every run
+    of the suite. pytest keeps only its last few runs' directories.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(tmp_path_factory.mktemp("children-tmp")))
+        yield
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
