@@ -67,7 +67,7 @@ _MAX_HEADER = 1 << 30
 T = TypeVar("T")
 
 # Called between slices of a load's work: the API's loader passes one that gives its event
-# loop the CPU back (serving.loader.Pacer); everyone else loads at full speed.
+# loop the CPU back (serving.pacing.Pacer); everyone else loads at full speed.
 Pace = Callable[[], None]
 
 

@@ -90,7 +90,7 @@ class ModelLoader:
         return await self._load(raw, pointer, attempt)
 
     def _index(self, pointer: Pointer, pace: Pace) -> RuleIndex:
-        """Read, verify and index the pointer's model (in a worker thread)."""
+        """Read, verify and index the pointer's model (in the reload thread, see pacing)."""
         path = pointer.model_path(self.data_dir)
         model = read_model(path, pointer.sha256, self.max_model_bytes, pace)
         if model.model_id != pointer.model_id:

@@ -1,13 +1,13 @@
 """Running a model reload so that the requests beside it barely notice.
 
-A reload verifies and indexes the new model in a worker thread while the event loop keeps
+A reload verifies and indexes the new model in a thread of its own while the event loop keeps
 answering. The two share the GIL and, in a pod limited to one CPU, the CPU; unpaced, the
 thread takes about half of both for as long as the load runs, and every request in flight
 waits that much longer. Two things keep the loop ahead:
 - while requests are being answered, the thread sleeps after each slice of work (the
   model format calls its `Pace` between slices), so that it holds the GIL at most
   RELOAD_SHARE of the time: requests then wait at most 1 / (1 - RELOAD_SHARE) times as
-  long, for RELOAD_SHARE^-1 times as long as an unpaced load would take. An idle server
+  long, and the load takes 1 / RELOAD_SHARE times as long as unpaced. An idle server
   loads at full speed, and so does the first model of a process (nothing is answered yet);
 - on Linux the thread runs at a lower CPU priority (a per-thread nice value), so its work
   that releases the GIL (reading, hashing) waits while the loop has something to do.
