@@ -41,16 +41,21 @@ def test_a_pacer_sleeps_only_while_requests_are_answered(monkeypatch: pytest.Mon
     monkeypatch.setattr(pacing, "time", clock)
     answered = [0]
     pace = pacing.Pacer(lambda: answered[0])
-    clock.now += 0.002  # a slice of work while nothing was answered
+    slice_of_work = pacing.UNPACED_SECONDS / 2
+    answered[0] += 1
+    clock.now += slice_of_work  # requests answered, but within the unpaced allowance
     pace()
     assert clock.slept == []
-    clock.now += 0.002  # a slice of work while a request was answered
+    clock.now += slice_of_work  # the allowance is used up, but nothing was answered
+    pace()
+    assert clock.slept == []
     answered[0] += 3
+    clock.now += 0.002  # a slice of work while requests were answered
     pace()
     share = pacing.RELOAD_SHARE
     assert clock.slept == [pytest.approx(0.002 * (1 - share) / share)]
-    clock.now += 0.001  # the sleep is not counted as work: only the next slice is
     answered[0] += 1
+    clock.now += 0.001  # the sleep is not counted as work: only the next slice is
     pace()
     assert clock.slept[1] == pytest.approx(0.001 * (1 - share) / share)
 

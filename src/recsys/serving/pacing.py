@@ -7,7 +7,8 @@ waits that much longer. Two things keep the loop ahead:
 - while requests are being answered, the thread sleeps after each slice of work (the
   model format calls its `Pace` between slices), so that it holds the GIL at most
   RELOAD_SHARE of the time: requests then wait at most 1 / (1 - RELOAD_SHARE) times as
-  long, and the load takes 1 / RELOAD_SHARE times as long as unpaced. An idle server
+  long, and the load takes 1 / RELOAD_SHARE times as long as unpaced. The first
+  UNPACED_SECONDS of work are not paced (a small model's whole load), an idle server
   loads at full speed, and so does the first model of a process (nothing is answered yet);
 - on Linux the thread runs at a lower CPU priority (a per-thread nice value), so its work
   that releases the GIL (reading, hashing) waits while the loop has something to do.
@@ -24,6 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 RELOAD_SHARE = 0.1
+# Work a reload does before pacing starts. A load this short costs the requests beside it
+# at most this much, once; pacing it would only make the new model ten times as late.
+UNPACED_SECONDS = 0.05
 # Between the loop's 0 and the lowest, 19: the thread still runs when the loop waits for
 # the GIL it holds, even if other processes want the same CPU.
 RELOAD_NICE = 10
@@ -32,20 +36,23 @@ log = logging.getLogger("recsys.serving")
 
 
 class Pacer:
-    """A `format.Pace`: after each slice of work, if requests were answered meanwhile,
-    sleep long enough that the work took RELOAD_SHARE of the time."""
+    """A `format.Pace`: once the load has worked UNPACED_SECONDS, after each slice of
+    work, if requests were answered meanwhile, sleep long enough that the work took
+    RELOAD_SHARE of the time."""
 
     def __init__(self, answered: Callable[[], int]) -> None:
         self._answered = answered
         self._seen = answered()
         self._mark = time.perf_counter()
+        self._worked = 0.0
 
     def __call__(self) -> None:
+        worked = time.perf_counter() - self._mark
+        self._worked += worked
         seen = self._answered()
-        if seen != self._seen:
-            worked = time.perf_counter() - self._mark
+        if seen != self._seen and self._worked > UNPACED_SECONDS:
             time.sleep(worked * (1 - RELOAD_SHARE) / RELOAD_SHARE)
-            self._seen = seen
+        self._seen = seen
         self._mark = time.perf_counter()
 
 
