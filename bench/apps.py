@@ -59,7 +59,9 @@ def _deployed_protocol():  # type: ignore[no-untyped-def]
     from recsys.settings import load_settings
 
     settings = load_settings()
-    return guarded_protocol(settings.client_timeout, settings.max_connections)
+    return guarded_protocol(
+        settings.client_timeout, settings.max_connections, settings.metrics_port
+    )
 
 
 # `recsys serve`'s HTTP protocol (its limits, one write per answer), for `uvicorn --http`.

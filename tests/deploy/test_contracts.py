@@ -94,17 +94,28 @@ def test_api_listens_where_its_port_is_declared(rendered: Rendered) -> None:
 
 
 @pytest.mark.parametrize(
-    ("probe", "path"),
-    [("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")],
+    ("probe", "path", "port_setting"),
+    [
+        ("startupProbe", "/healthz", "RECSYS_METRICS_PORT"),
+        ("livenessProbe", "/healthz", "RECSYS_METRICS_PORT"),
+        ("readinessProbe", "/readyz", "RECSYS_PORT"),
+    ],
 )
-def test_probes_reach_the_health_routes_on_the_container_port(
-    rendered: Rendered, probe: str, path: str
+def test_probes_reach_the_health_routes_on_their_ports(
+    rendered: Rendered, probe: str, path: str, port_setting: str
 ) -> None:
+    """The kubelet restarts a container whose liveness probe fails (Kubernetes, "Configure
+    Liveness, Readiness and Startup Probes"). On the API's port a probe waits for one of
+    RECSYS_MAX_CONNECTIONS slots that any client can hold, so liveness and startup ask the
+    metrics port, which has slots of its own and answers /healthz (serving.guard,
+    serving.metrics). Readiness stays on the API's port: it says whether that port serves.
+    The kubelet's probes come from the pod's node, which a NetworkPolicy always admits
+    (Kubernetes, "Network Policies"), so the metrics port's policy does not stop them."""
     container = api_container(rendered)
     http_get = container[probe]["httpGet"]
     assert http_get["path"] == path
     assert resolve_port(container, http_get["port"]) == int(
-        env_of(rendered, container)["RECSYS_PORT"]
+        env_of(rendered, container)[port_setting]
     )
 
 

@@ -116,7 +116,11 @@ async def streaming_app(scope, receive, send) -> None:  # type: ignore[no-untype
 def streaming_server() -> Iterator[int]:
     port = free_port()
     config = uvicorn.Config(
-        streaming_app, host="127.0.0.1", port=port, http=guarded_protocol(10, 8), log_level="error"
+        streaming_app,
+        host="127.0.0.1",
+        port=port,
+        http=guarded_protocol(10, 8, metrics_port=0),
+        log_level="error",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run)

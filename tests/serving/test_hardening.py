@@ -7,23 +7,10 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import httpx
-import pytest
 
-from recsys.model.rules import RuleSet
-from tests.support.models import publish_rules
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def server(
-    data_dir: Path, ds1_rules: RuleSet, start_server: Callable[..., ServerProcess]
-) -> ServerProcess:
-    publish_rules(data_dir, ds1_rules)
-    return start_server(data_dir, RECSYS_CLIENT_TIMEOUT="1", RECSYS_MAX_CONNECTIONS="8")
 
 
 def worst_case_body() -> bytes:

@@ -43,8 +43,9 @@ def _try_it(settings: Settings) -> str:
     )
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket (IPv6 when the host is an IPv6 address).
+def _listen(host: str, port: int, what: str) -> socket.socket:
+    """A bound, listening TCP socket (IPv6 when the host is an IPv6 address); a port that
+    cannot be had is one RecsysError naming it, `what` it was for and its setting.
 
     Accepted connections get TCP_NODELAY: with Nagle's algorithm, a write made while an
     earlier one is unacknowledged (a large answer's second segment, a pipelined answer)
@@ -53,12 +54,29 @@ def _listen(host: str, port: int) -> socket.socket:
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    listener.bind((host, port))
-    listener.listen(2048)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as error:
+        listener.close()
+        raise RecsysError(f"cannot listen on {host}:{port} for {what}: {error.strerror}") from None
     listener.set_inheritable(True)
     return listener
+
+
+def _listeners(settings: Settings) -> list[socket.socket]:
+    """The API's listener and the metrics port's, or neither."""
+    api = _listen(settings.host, settings.port, "the API (--port, RECSYS_PORT)")
+    try:
+        metrics = _listen(
+            settings.host, settings.metrics_port, "/metrics (--metrics-port, RECSYS_METRICS_PORT)"
+        )
+    except RecsysError:
+        api.close()
+        raise
+    return [api, metrics]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -79,13 +97,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     metrics = metrics_app(app.state.service.metrics)
     config = uvicorn.Config(
         by_port(app, metrics, settings.metrics_port),
-        http=guarded_protocol(settings.client_timeout, settings.max_connections),
+        http=guarded_protocol(
+            settings.client_timeout, settings.max_connections, settings.metrics_port
+        ),
+        # The guard closes idle connections itself, on a deadline no stray byte resets.
+        timeout_keep_alive=settings.client_timeout,
         access_log=settings.access_log,
         # X-Forwarded-For only changes the client address, which only the access log shows.
         proxy_headers=settings.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    listeners = [_listen(settings.host, port) for port in (settings.port, settings.metrics_port)]
+    listeners = _listeners(settings)
     say(_try_it(settings))
     uvicorn.Server(config).run(sockets=listeners)  # uvloop, as `uvicorn` itself runs
     return 0

@@ -131,13 +131,18 @@ class RequestMetricsMiddleware:
 
 
 def metrics_app(metrics: ServiceMetrics) -> ASGIApp:
-    """The app of the metrics port: `GET /metrics` and nothing else (404 as JSON)."""
+    """The app of the metrics port: `GET /metrics`, `GET /healthz` and nothing else (404
+    as JSON). The liveness probe looks here: this port has connection slots of its own
+    (serving.guard), so API clients holding every API slot cannot get the pod restarted."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
+        reading = scope["method"] in ("GET", "HEAD")
+        if scope["path"] == "/metrics" and reading:
             status, body, kind = 200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST
+        elif scope["path"] == "/healthz" and reading:
+            status, body, kind = 200, b'{"status":"ok"}', "application/json"
         else:
             status, body, kind = 404, b'{"detail":"Not Found"}', "application/json"
         headers = [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
