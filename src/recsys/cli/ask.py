@@ -18,6 +18,21 @@ from recsys.cli.common import (
 )
 from recsys.errors import RecsysError
 
+MAX_TIMEOUT_SECONDS = 86400.0  # a day; sockets and timers refuse far larger waits
+
+
+def _seconds(text: str) -> float:
+    """A timeout flag's value: more than 0 seconds, at most a day."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < seconds <= MAX_TIMEOUT_SECONDS:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds: {text!r}"
+        )
+    return seconds
+
 
 def _random_songs(args: argparse.Namespace, client: Any) -> list[str]:
     """N random songs from a songs CSV (artist_name,track_name) or the model's vocabulary."""
@@ -43,7 +58,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from recsys.tools.client import RecsysClient
 
     settings = settings_from(args)
-    with RecsysClient(settings.api_url) as client:
+    with RecsysClient(settings.api_url, timeout=args.timeout) as client:
         songs = list(args.songs)
         if args.random:
             songs += _random_songs(args, client)
@@ -130,6 +145,12 @@ def register(commands: Commands) -> None:
     recommend.add_argument(
         "--songs-file", type=Path, help="CSV with a track_name column to draw --random songs from"
     )
+    recommend.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        help="seconds each answer may take in all, connect included (default 10)",
+    )
     probe = add_command(
         commands,
         "probe",
@@ -142,7 +163,12 @@ def register(commands: Commands) -> None:
     )
     probe.add_argument("--interval", type=float, default=0.1, help="seconds between requests")
     probe.add_argument("--duration", type=float, help="stop after this many seconds")
-    probe.add_argument("--timeout", type=float, default=2.0, help="seconds before a request fails")
+    probe.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=2.0,
+        help="seconds a request may take in all, its whole answer included (default 2)",
+    )
     probe.add_argument("--until-change", action="store_true", help="stop at the first change")
     probe.add_argument(
         "--song", action="append", help="song to send (repeat); default: popular ones"

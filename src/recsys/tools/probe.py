@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 
 from recsys.errors import RecsysError
+from recsys.tools.answers import RECOMMENDATION, SONG_LIST, ShapeError, matching, parsed_json
+from recsys.tools.bounded import DeadlineError, RefusedAnswerError, exchange_async
 
 MAX_IN_FLIGHT = 64
 
@@ -126,29 +128,51 @@ class ProbeConfig:
     songs: list[str] | None = None
 
 
-async def _request_body(client: httpx.AsyncClient, songs: list[str] | None) -> dict[str, Any]:
+async def _request_body(
+    client: httpx.AsyncClient, songs: list[str] | None, timeout: float
+) -> dict[str, Any]:
+    """The request to send: the given songs, else three popular ones, else "probe"."""
     if songs:
         return {"songs": songs, "k": 5}
-    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-        response = await client.get("/api/songs", params={"limit": 3})
-        if response.status_code == 200:
-            return {"songs": response.json()["songs"][:3] or ["probe"], "k": 5}
+    refused = (httpx.HTTPError, DeadlineError, RefusedAnswerError, ValueError, ShapeError)
+    with contextlib.suppress(*refused):
+        answer = await exchange_async(
+            client,
+            "GET",
+            "/api/songs",
+            params={"limit": 3},
+            seconds=timeout,
+            max_bytes=SONG_LIST.max_bytes,
+        )
+        if answer.status == 200:
+            popular = matching(SONG_LIST, parsed_json(answer.body))["songs"][:3]
+            return {"songs": popular or ["probe"], "k": 5}
     return {"songs": ["probe"], "k": 5}
 
 
-async def _send(client: httpx.AsyncClient, body: dict[str, Any], started: float) -> Sample:
+async def _send(
+    client: httpx.AsyncClient, body: dict[str, Any], started: float, timeout: float
+) -> Sample:
+    """One request, its whole answer within `timeout` and the cap of a recommendation."""
     sent = time.monotonic()
     try:
-        response = await client.post("/api/recommend", json=body)
-    except httpx.HTTPError:
+        answer = await exchange_async(
+            client,
+            "POST",
+            "/api/recommend",
+            json=body,
+            seconds=timeout,
+            max_bytes=RECOMMENDATION.max_bytes,
+        )
+    except (httpx.HTTPError, DeadlineError, RefusedAnswerError):
         return Sample(sent - started, 0, time.monotonic() - sent, None, None)
     latency = time.monotonic() - sent
     version = model_date = None
-    if response.status_code == 200:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            answer = response.json()
-            version, model_date = str(answer["version"]), str(answer["model_date"])
-    return Sample(sent - started, response.status_code, latency, version, model_date)
+    if answer.status == 200:
+        with contextlib.suppress(ValueError, ShapeError):
+            served = matching(RECOMMENDATION, parsed_json(answer.body))
+            version, model_date = served["version"], served["model_date"]
+    return Sample(sent - started, answer.status, latency, version, model_date)
 
 
 async def run_probe(config: ProbeConfig, report: Callable[[str], None]) -> Timeline:
@@ -163,7 +187,7 @@ async def run_probe(config: ProbeConfig, report: Callable[[str], None]) -> Timel
     async with httpx.AsyncClient(
         base_url=config.url, timeout=config.timeout, limits=limits
     ) as client:
-        body = await _request_body(client, config.songs)
+        body = await _request_body(client, config.songs, config.timeout)
         started = time.monotonic()
         pending: dict[int, asyncio.Task[Sample]] = {}
         results: dict[int, Sample] = {}
@@ -173,7 +197,7 @@ async def run_probe(config: ProbeConfig, report: Callable[[str], None]) -> Timel
             if config.duration is not None and time.monotonic() - started >= config.duration:
                 break
             if len(pending) < MAX_IN_FLIGHT:
-                pending[sent] = asyncio.create_task(_send(client, body, started))
+                pending[sent] = asyncio.create_task(_send(client, body, started, config.timeout))
                 sent += 1
                 next_send = started + sent * config.interval
                 with contextlib.suppress(TimeoutError):
