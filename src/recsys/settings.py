@@ -95,7 +95,10 @@ class Settings(BaseSettings):
         9100, ge=0, le=65535, description="Port of the /metrics listener (not the API's port)."
     )
     client_timeout: float = Field(
-        10.0, gt=0, description="Seconds a client may take to send a request's headers, or body."
+        10.0,
+        gt=0,
+        description="Seconds a connection may idle, or take over a request's headers, its "
+        "body, or reading a write of its answer.",
     )
     access_log: bool = Field(
         False, description="Log a line per request; off: the metrics count every request."
