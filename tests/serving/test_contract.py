@@ -209,3 +209,19 @@ def test_a_bug_answers_json_not_text(data_dir: Path) -> None:
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"detail": "internal error"}
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "route"])
+def test_sent_songs_are_counted_by_whether_the_model_knows_them(
+    served_dir: Path, ds1_rules: RuleSet, fast_path: bool
+) -> None:
+    known = ds1_rules.vocabulary[0]
+    with in_process(Settings(data_dir=served_dir), fast_path=fast_path) as app:
+        app.post("/api/recommend", json={"songs": [known, "Not A Song", "Nor This"]})
+        app.post("/api/recommend", json={"songs": ["Not A Song"]})
+        app.post("/api/recommend", json={"songs": [known]})
+        app.post("/api/recommend", json={"songs": []})  # 422: counts nothing
+        assert app.metric("recsys_request_songs_total", known="true") == 2
+        assert app.metric("recsys_request_songs_total", known="false") == 3
+        assert app.metric("recsys_requests_without_known_songs_total") == 1
+        assert app.metric("process_resident_memory_bytes") > 0

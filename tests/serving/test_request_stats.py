@@ -18,11 +18,12 @@ requests = st.lists(
     ),
     max_size=40,
 )
-songs = st.lists(st.tuples(st.integers(0, 10), st.integers(0, 10)), max_size=10)
+# (sent songs known, unknown, recommended from rules, from popularity) per answer
+songs = st.lists(st.tuples(*[st.integers(0, 10)] * 4), max_size=10)
 
 
 def exposed_by_prometheus_client(
-    seen: list[tuple[str, str, int, float]], answered: list[tuple[int, int]]
+    seen: list[tuple[str, str, int, float]], answered: list[tuple[int, int, int, int]]
 ) -> bytes:
     registry = CollectorRegistry()
     counter = Counter(
@@ -46,25 +47,42 @@ def exposed_by_prometheus_client(
     )
     recommended.labels("rules")
     recommended.labels("popularity")
+    sent = Counter(
+        "recsys_request_songs",
+        "Songs sent to /api/recommend, by whether the served model knows them.",
+        ["known"],
+        registry=registry,
+    )
+    sent.labels("true")
+    sent.labels("false")
+    none_known = Counter(
+        "recsys_requests_without_known_songs",
+        "Answers of /api/recommend to requests none of whose songs the model knows.",
+        registry=registry,
+    )
     for route, method, status, seconds in seen:
         counter.labels(route, method, str(status)).inc()
         histogram.labels(route).observe(seconds)
-    for from_rules, from_popularity in answered:
+    for known, unknown, from_rules, from_popularity in answered:
+        sent.labels("true").inc(known)
+        sent.labels("false").inc(unknown)
+        if not known:
+            none_known.inc()
         recommended.labels("rules").inc(from_rules)
         recommended.labels("popularity").inc(from_popularity)
     return generate_latest(registry)
 
 
 def exposed_by_request_stats(
-    seen: list[tuple[str, str, int, float]], answered: list[tuple[int, int]]
+    seen: list[tuple[str, str, int, float]], answered: list[tuple[int, int, int, int]]
 ) -> bytes:
     registry = CollectorRegistry()
     stats = RequestStats()
     registry.register(stats)
     for route, method, status, seconds in seen:
         stats.record(route, method, status, seconds)
-    for from_rules, from_popularity in answered:
-        stats.recommended(from_rules, from_popularity)
+    for answer in answered:
+        stats.recommended(*answer)
     return generate_latest(registry)
 
 
@@ -81,7 +99,7 @@ def samples(exposition: bytes) -> list[str]:
 
 @given(requests, songs)
 def test_the_same_samples_as_prometheus_client(
-    seen: list[tuple[str, str, int, float]], answered: list[tuple[int, int]]
+    seen: list[tuple[str, str, int, float]], answered: list[tuple[int, int, int, int]]
 ) -> None:
     assert samples(exposed_by_request_stats(seen, answered)) == samples(
         exposed_by_prometheus_client(seen, answered)

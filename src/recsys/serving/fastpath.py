@@ -107,7 +107,7 @@ class RecommendFastPath:
         except Exception:  # the route meets the same failure and answers it (a JSON 500)
             await self.app(scope, replay(body, receive), send)
             return
-        count_songs(self.service, answer)
+        count_songs(self.service, len(songs), answer)
         headers = [(b"content-length", str(len(content)).encode()), _JSON]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -14,6 +14,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -31,6 +32,8 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = RequestStats()
         self.registry.register(self.requests)
+        # process_resident_memory_bytes and the rest: a model's memory, seen from inside.
+        ProcessCollector(registry=self.registry)
         self.reloads = Counter(
             "recsys_model_reloads",
             "Model reload attempts by result (loaded, failed).",

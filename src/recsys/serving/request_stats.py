@@ -29,6 +29,10 @@ class RequestStats(Collector):
         # route -> requests per latency bucket (the last is +Inf), then the seconds' sum
         self.latency: dict[str, list[float]] = {}
         self.songs = {"rules": 0, "popularity": 0}
+        # Sent songs by whether the served model knows them: a rising unknown share is the
+        # first sign that a model no longer matches what people listen to.
+        self.sent = {"true": 0, "false": 0}
+        self.none_known = 0
         self.answered = 0  # every request so far: a reload paces itself while this moves
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -41,7 +45,12 @@ class RequestStats(Collector):
         timing[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
         timing[-1] += seconds
 
-    def recommended(self, from_rules: int, from_popularity: int) -> None:
+    def recommended(self, known: int, unknown: int, from_rules: int, from_popularity: int) -> None:
+        """One answer of /api/recommend: what was sent, and where the answer came from."""
+        self.sent["true"] += known
+        self.sent["false"] += unknown
+        if not known:
+            self.none_known += 1
         self.songs["rules"] += from_rules
         self.songs["popularity"] += from_popularity
 
@@ -71,3 +80,19 @@ class RequestStats(Collector):
         for source, count in self.songs.items():
             songs.add_metric([source], count)
         yield songs
+        yield from self._collect_sent()
+
+    def _collect_sent(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "recsys_request_songs",
+            "Songs sent to /api/recommend, by whether the served model knows them.",
+            labels=["known"],
+        )
+        for known, count in self.sent.items():
+            sent.add_metric([known], count)
+        yield sent
+        yield CounterMetricFamily(
+            "recsys_requests_without_known_songs",
+            "Answers of /api/recommend to requests none of whose songs the model knows.",
+            value=self.none_known,
+        )

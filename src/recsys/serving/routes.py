@@ -93,13 +93,19 @@ async def recommend(request: Request) -> Response:
     parts = service(request)
     k = payload.k or parts.settings.top_k
     answer = await recommend_off_the_loop_if_costly(model.index, payload.songs, k)
-    count_songs(parts, answer)
+    count_songs(parts, len(payload.songs), answer)
     return json_response(answer_body(model, answer))
 
 
-def count_songs(parts: Service, answer: Recommendation) -> None:
-    """Count the recommended songs by where they came from (the fast path counts alike)."""
-    parts.metrics.requests.recommended(len(answer.songs) - answer.filled, answer.filled)
+def count_songs(parts: Service, sent: int, answer: Recommendation) -> None:
+    """Count the sent songs the model knows or not, and the recommended songs by where
+    they came from (the fast path counts alike)."""
+    parts.metrics.requests.recommended(
+        sent - len(answer.unknown_songs),
+        len(answer.unknown_songs),
+        len(answer.songs) - answer.filled,
+        answer.filled,
+    )
 
 
 def answer_body(model: ServedModel, answer: Recommendation) -> dict[str, Any]:
