@@ -90,6 +90,8 @@ def test_old_models_beyond_retention_make_room_first(volume: Path) -> None:
     assert_failed_cleanly(done, "not enough space", before, data_dir)
 
     # Keeping 2: models[2] is beyond retention after this publish; deleting it makes room.
+    # Pruning then keeps the newest two and the new model's rollback target, the model it
+    # replaced (models[1]).
     done = train(data_dir, SAMPLE_DS1, "--force", "--keep-models", "2")
     assert done.returncode == 0, done.stderr
     assert "to make room" in done.stderr
@@ -97,7 +99,7 @@ def test_old_models_beyond_retention_make_room_first(volume: Path) -> None:
     current = read_pointer(data_dir).model_id
     assert current not in models
     left = {path.stem for path in (data_dir / MODELS_DIR).glob("*.rsm")}
-    assert left == {models[3], current}
+    assert left == {models[3], models[1], current}
 
 
 @pytest.mark.parametrize("fails", ["model file", "pointer"])

@@ -154,3 +154,22 @@ def test_the_state_file_names_the_url_redacted_and_knows_it_by_digest(
     assert state["url_sha256"] == hashlib.sha256(url.encode()).hexdigest()
     assert refresh(data_dir, url).json()["status"] == "unchanged"
     assert dataset_server.bodies_sent == 1, "the validators still apply to the same URL"
+
+
+def test_an_unchanged_refresh_still_stamps_the_last_good_check(
+    data_dir: Path, dataset_server: DatasetServer
+) -> None:
+    """The API exports `checked_at` as the last good refresh: a dataset that does not
+    change must not look like a refresh that stopped running."""
+    dataset_server.publish(SAMPLE_DS1.read_bytes())
+    assert refresh(data_dir, dataset_server.url).returncode == 0
+    path = data_dir / "refresh-state.json"
+    state = json.loads(path.read_text())
+    path.write_text(json.dumps({**state, "checked_at": "2020-01-01T00:00:00+00:00"}))
+    again = refresh(data_dir, dataset_server.url)
+    assert again.json()["status"] == "unchanged"
+    stamped = json.loads(path.read_text())
+    assert stamped["checked_at"] > "2026"
+    assert {key: value for key, value in stamped.items() if key != "checked_at"} == {
+        key: value for key, value in state.items() if key != "checked_at"
+    }

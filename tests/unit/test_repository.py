@@ -22,7 +22,9 @@ from recsys.model.catalog import (
     scan_models,
 )
 from recsys.model.format import ModelError
-from recsys.model.repository import PublishError, publish, read_pointer, rollback, unpin
+from recsys.model.ordering import PUBLICATIONS_NAME
+from recsys.model.repository import PublishError, publish, read_pointer
+from recsys.model.rollback import rollback, unpin
 from recsys.model.rules import RuleSet
 from recsys.training.trainer import shrink_vet
 from tests.support.models import PARAMS
@@ -150,3 +152,53 @@ def test_a_refused_model_leaves_the_directory_alone(data_dir: Path, ds1_rules: R
         publish(data_dir, built(ds1_rules, "b"), keep=100, vet=lambda live: "no")
     assert read_pointer(data_dir).model_id == first
     assert [path.stem for path in (data_dir / MODELS_DIR).iterdir()] == [first]
+
+
+def test_models_the_record_does_not_name_come_first_by_their_dates(
+    data_dir: Path, ds1_rules: RuleSet
+) -> None:
+    """Models published before `publications.json` existed keep their old order."""
+    legacy = publish_all(data_dir, ds1_rules, "ab")
+    (data_dir / PUBLICATIONS_NAME).unlink()
+    recorded = publish_all(data_dir, ds1_rules, "c")
+    models, _ = scan_models(data_dir)
+    assert [model.model_id for model in models] == [*legacy, *recorded]
+    assert previous_model(models, legacy[1]).model_id == legacy[0]
+    assert previous_model(models, recorded[0]).model_id == legacy[1]
+    record = json.loads((data_dir / PUBLICATIONS_NAME).read_text())
+    assert record == {"published": [{"model_id": recorded[0], "replaced": legacy[1]}]}
+
+
+def test_the_rollback_target_is_the_model_served_before(data_dir: Path, ds1_rules: RuleSet) -> None:
+    first, second = publish_all(data_dir, ds1_rules, "ab")
+    rollback(data_dir)  # b -> a
+    (third,) = publish_all(data_dir, ds1_rules, "c")
+    models, _ = scan_models(data_dir)
+    assert previous_model(models, third).model_id == first, "not the model it replaced"
+    assert retained(models, third, 1) == {third, first}
+    assert rollback(data_dir).target.model_id == first
+    (models[0].path).unlink()  # the model it replaced is gone: the one published before
+    assert previous_model(scan_models(data_dir)[0], third).model_id == second
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"{not json", b'{"published": ["an-id"]}', b'{"published": [{"model_id": 1}]}', None],
+    ids=["not-json", "old-shape", "bad-entry", "fifo"],
+)
+def test_a_damaged_record_stops_publishing_and_changes_nothing(
+    data_dir: Path, ds1_rules: RuleSet, damage: bytes | None
+) -> None:
+    (first,) = publish_all(data_dir, ds1_rules, "a")
+    record = data_dir / PUBLICATIONS_NAME
+    record.unlink()
+    if damage is None:
+        os.mkfifo(record)
+    else:
+        record.write_bytes(damage)
+    with pytest.raises(ModelError, match=r"publications\.json is damaged .*; remove it"):
+        publish(data_dir, built(ds1_rules, "b"), keep=100)
+    assert read_pointer(data_dir).model_id == first
+    assert [path.stem for path in (data_dir / MODELS_DIR).iterdir()] == [first]
+    record.unlink()
+    assert publish(data_dir, built(ds1_rules, "b"), keep=100).status == "published"

@@ -113,9 +113,10 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 
 def cmd_models_rollback(args: argparse.Namespace) -> int:
-    from recsys.model.repository import rollback
+    from recsys.model.rollback import rollback
 
-    done = rollback(settings_from(args).data_dir, args.model_id)
+    settings = settings_from(args)
+    done = rollback(settings.data_dir, args.model_id, settings.max_model_bytes)
     was = done.previous.model_id if done.previous else "none"
     print(f"current model is now {done.target.model_id} (was {was})")
     if done.pin is not None:
@@ -129,7 +130,7 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
 def cmd_models_unpin(args: argparse.Namespace) -> int:
     from recsys.model.catalog import read_pin
     from recsys.model.format import ModelError
-    from recsys.model.repository import unpin
+    from recsys.model.rollback import unpin
 
     data_dir = settings_from(args).data_dir
     try:
@@ -156,7 +157,7 @@ def register(commands: Commands) -> None:
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     data_dir = data_dir_flag()
     listing = actions.add_parser(
-        "list", help="published models, oldest first; the pin; junk files", parents=[data_dir]
+        "list", help="published models in publish order; the pin; junk files", parents=[data_dir]
     )
     listing.set_defaults(handler=cmd_models_list)
     show = actions.add_parser(

@@ -1,10 +1,11 @@
 """What the data directory holds, read-only: its models in publish order, junk, the pin,
 and what `recsys models list` and `recsys models show` report.
 
-Publish order comes from what each model file says about itself (its header's
-model_date), never from file names: any name sorts somewhere, and a stray file must not
-push a real model out of retention or become a rollback target. Files in `models/` that
-are not models we could have written are junk: reported, never deleted, never counted.
+Publish order is the order `publish` recorded (see `ordering`), after the models it did not
+record, ordered by what each file says about itself (its header's model_date); never by
+file names: any name sorts somewhere, and a stray file must not push a real model out of
+retention or become a rollback target. Files in `models/` that are not models we could
+have written are junk: reported, never deleted, never counted.
 `repository` builds the writing side (publish, prune, rollback, pin) on these readings.
 """
 
@@ -15,17 +16,21 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recsys.model.files import UnsafeFileError, read_small_file
 from recsys.model.format import ModelError, ModelFile, decode_antecedent, read_header
+from recsys.model.ordering import Publication, publication_order, read_publications
 
 MODEL_SUFFIX = ".rsm"
 MODELS_DIR = "models"
 PIN_NAME = "pin.json"
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A pin names a few dataset sha256s; anything much larger is not one.
+MAX_PIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,12 @@ class Pin:
 
 def read_pin(data_dir: Path) -> Pin | None:
     """The pin file, or None; a damaged one stops publishing until someone looks at it."""
+    path = data_dir / PIN_NAME
     try:
-        data = json.loads((data_dir / PIN_NAME).read_bytes())
+        raw = read_small_file(path, MAX_PIN_BYTES, PIN_NAME)
+        if raw is None:
+            return None
+        data = json.loads(raw)
         if not isinstance(data, dict) or not isinstance(data.get("held_datasets"), list):
             raise TypeError
         return Pin(
@@ -63,12 +72,12 @@ def read_pin(data_dir: Path) -> Pin | None:
             held=tuple(str(sha) for sha in data["held_datasets"]),
             pinned_at=str(data["pinned_at"]),
         )
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, KeyError):
+    except UnsafeFileError as error:
         raise ModelError(
-            f"{data_dir / PIN_NAME} is damaged; `recsys models unpin` removes it"
+            f"{path} is damaged; `recsys models unpin` removes it ({error.reason})"
         ) from None
+    except (ValueError, TypeError, KeyError):
+        raise ModelError(f"{path} is damaged; `recsys models unpin` removes it") from None
 
 
 def next_pin(old: Pin | None, rolled_from: str, dataset: str | None, target: str) -> Pin | None:
@@ -101,6 +110,7 @@ class StoredModel:
     model_date: datetime
     path: Path
     header: dict[str, Any]
+    replaced: str | None = None  # the model served until this one was published, if recorded
 
 
 def _stored(path: Path) -> StoredModel | str:
@@ -125,8 +135,9 @@ def _stored(path: Path) -> StoredModel | str:
 
 
 def scan_models(data_dir: Path) -> tuple[list[StoredModel], list[tuple[Path, str]]]:
-    """The models of `models/`, oldest first, and the junk beside them with why."""
+    """The models of `models/` in publish order, and the junk beside them with why."""
     folder = data_dir / MODELS_DIR
+    published = read_publications(data_dir)
     models: list[StoredModel] = []
     junk: list[tuple[Path, str]] = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
@@ -137,16 +148,31 @@ def scan_models(data_dir: Path) -> tuple[list[StoredModel], list[tuple[Path, str
             models.append(found)
         else:
             junk.append((path, found))
-    models.sort(key=lambda model: (model.model_date, model.model_id))
-    return models, junk
+    return _in_publish_order(models, published), junk
+
+
+def _in_publish_order(models: list[StoredModel], published: list[Publication]) -> list[StoredModel]:
+    """`models` sorted as `published` recorded them, each with the model it replaced."""
+    order = publication_order(published)
+    replaced = {entry.model_id: entry.replaced for entry in published}
+    ordered = sorted(models, key=lambda model: order(model.model_id, model.model_date))
+    return [replace(model, replaced=replaced.get(model.model_id)) for model in ordered]
 
 
 def previous_model(models: list[StoredModel], model_id: str) -> StoredModel | None:
-    """The rollback target: the newest model older than `model_id` (None if none is)."""
+    """The rollback target: the model served before `model_id` was published, while it is
+    kept; else the model published before it (None if there is neither).
+
+    After a rollback from B to A and a publish of C, that is A, not B, which the operator
+    rolled back from.
+    """
     ids = [model.model_id for model in models]
     if model_id not in ids:
         return None
     position = ids.index(model_id)
+    replaced = models[position].replaced
+    if replaced in ids and replaced != model_id:
+        return models[ids.index(replaced)]
     return models[position - 1] if position else None
 
 
@@ -164,7 +190,7 @@ def retained(models: list[StoredModel], live: str | None, keep: int) -> set[str]
 def room_to_spare(
     models: list[StoredModel], live: str | None, keep: int, short: int
 ) -> tuple[list[Path], int]:
-    """Models to delete, oldest first, to free `short` bytes before a publish; and the bytes.
+    """Models to delete, earliest published first, to free `short` bytes; and the bytes freed.
 
     Only models this publish would prune anyway: the new model will be one of the `keep`
     newest, so `keep - 1` others stay, and so do the live model and its rollback target.
@@ -208,7 +234,7 @@ def _count(value: object) -> int:
 
 
 def list_models(data_dir: Path, live: str | None) -> tuple[list[ModelRow], list[tuple[Path, str]]]:
-    """Every model, oldest first, with `live` marked current; and the junk beside them."""
+    """Every model in publish order, with `live` marked current; and the junk beside them."""
     models, junk = scan_models(data_dir)
     rows = []
     for model in models:

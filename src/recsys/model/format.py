@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recsys.model.errors import ModelError
-from recsys.model.files import read_regular_file
+from recsys.model.files import opened_regular_file, read_regular_file
 from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
 MAGIC = b"RECSYSM\x00"
@@ -365,8 +365,12 @@ def read_model(
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """Only the header of a model file: enough to list models without loading rules."""
-    with path.open("rb") as handle:
+    """Only the header of a model file: enough to list models without loading rules.
+
+    Like `read_model`, it opens only a regular file and never waits on one (a FIFO named
+    by the pointer must not hold whoever lists or announces the model).
+    """
+    with opened_regular_file(path, "model file") as handle:
         prefix = handle.read(_HEADER_PREFIX)
         if len(prefix) < _HEADER_PREFIX or prefix[:8] != MAGIC:
             raise ModelError(f"not a recsys model file: {path.name}")

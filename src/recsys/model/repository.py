@@ -3,25 +3,26 @@
     <data_dir>/current.json         the pointer: model id, file, sha256, date, fingerprint
     <data_dir>/models/<id>.rsm      published model files (see `format`)
     <data_dir>/pin.json             a rollback's hold on the served model (see `rollback`)
+    <data_dir>/publications.json    the order models were published in (see `ordering`)
     <data_dir>/.publish.lock        flock that serialises publishers
 
 Publishing writes the model under a hidden temp name, fsyncs and renames it into
 `models/`; only then is `current.json` replaced (temp, fsync, os.replace, fsync of the
 directory). Readers follow only the pointer, so they never see a half-written model.
 Every decision that depends on what is live (is this model new? does a pin hold it back?
-is there room?) is taken under the lock, where nothing can change it meanwhile.
+is there room?) is taken under the lock, where nothing can change it meanwhile. Each of
+these files is read, locked and written through `files`, whatever was put in its place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,21 +38,25 @@ from recsys.model.catalog import (
     Pin,
     dataset_sha256,
     header_or_none,
-    next_pin,
-    previous_model,
     read_pin,
     retained,
     room_to_spare,
     scan_models,
 )
-from recsys.model.files import read_regular_file
-from recsys.model.format import ModelError, ModelFile, decode_model, read_model
+from recsys.model.files import (
+    TEMP_MARK,
+    exclusive_lock,
+    read_regular_file,
+    refuse_directory,
+    write_atomically,
+)
+from recsys.model.format import ModelError, ModelFile, read_model
+from recsys.model.ordering import Publication, read_publications, record_publication
 
 POINTER_NAME = "current.json"
 # A pointer is a few hundred bytes; anything much larger is not one.
 MAX_POINTER_BYTES = 64 * 1024
 LOCK_NAME = ".publish.lock"
-TEMP_MARK = ".tmp-"
 # Room asked for beyond the model's own bytes: the pointer, the pin, block rounding.
 ROOM_SLACK = 64 * 1024
 
@@ -135,41 +140,23 @@ def load_current(data_dir: Path) -> tuple[Pointer, ModelFile] | None:
     return pointer, read_model(pointer.model_path(data_dir), pointer.sha256)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a hidden temp file beside `path`, fsync it, rename it over `path`."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    _fsync_dir(path.parent)
-
-
 @contextlib.contextmanager
 def publish_lock(data_dir: Path) -> Iterator[None]:
     """Serialise publishers (the trainer Job and the refresh CronJob may overlap)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / LOCK_NAME).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(data_dir / LOCK_NAME):
+        yield
+
+
+def _is_stale_temp(path: Path) -> bool:
+    """A temp file of ours: a hidden regular file with the temp mark (mkstemp makes no
+    other kind, so a directory or FIFO under such a name is someone else's)."""
+    if not (path.name.startswith(".") and TEMP_MARK in path.name):
+        return False
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def remove_stale_temps(data_dir: Path) -> list[Path]:
@@ -179,10 +166,16 @@ def remove_stale_temps(data_dir: Path) -> list[Path]:
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
-            if path.name.startswith(".") and TEMP_MARK in path.name:
+            if _is_stale_temp(path):
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
+
+
+def refuse_unreplaceable(data_dir: Path) -> None:
+    """Before anything changes: the files a publish or rollback replaces can be replaced."""
+    refuse_directory(data_dir / POINTER_NAME, POINTER_NAME)
+    refuse_directory(data_dir / PIN_NAME, PIN_NAME)
 
 
 def holding_pin(data_dir: Path, dataset_sha256: str) -> Pin | None:
@@ -196,17 +189,6 @@ def holding_pin(data_dir: Path, dataset_sha256: str) -> Pin | None:
     if pin and live and pin.model_id == live.model_id and dataset_sha256 in pin.held:
         return pin
     return None
-
-
-def unpin(data_dir: Path) -> bool:
-    """Remove the pin, damaged or not, under the lock; False when there was none."""
-    with publish_lock(data_dir):
-        path = data_dir / PIN_NAME
-        if not path.exists():
-            return False
-        path.unlink()
-        _fsync_dir(data_dir)
-    return True
 
 
 def prune(data_dir: Path, keep: int) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -256,12 +238,20 @@ def _make_room(data_dir: Path, needed: int, keep: int, live: str | None) -> list
     return doomed
 
 
+def _stored_ids(folder: Path) -> set[str]:
+    return {path.stem for path in folder.glob(f"*{MODEL_SUFFIX}")}
+
+
 def _write_model(
     data_dir: Path, built: BuiltModel, keep: int, live: str | None
 ) -> tuple[Path, list[Path]]:
-    """Make room, write the model, move the pointer; on a full volume undo the model."""
+    """Make room, write the model, record it, move the pointer; on a full volume undo it.
+
+    The publication is recorded before the pointer moves: a live model is always in order.
+    """
     folder = data_dir / MODELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    published = read_publications(data_dir)  # a damaged order refuses before any change
     needed = len(built.content) + ROOM_SLACK
     made_room = _make_room(data_dir, needed, keep, live)
     path = folder / f"{built.model_id}{MODEL_SUFFIX}"
@@ -272,6 +262,8 @@ def _write_model(
             raise
         raise _no_space_left(folder, needed) from None
     try:
+        new = Publication(built.model_id, live)
+        record_publication(data_dir, published, new, _stored_ids(folder))
         point_to(data_dir, pointer_for(built.model_id, built.content, built.header))
     except OSError as error:
         full = _no_space_left(data_dir, needed) if _is_full(error) else None  # before undoing
@@ -309,6 +301,7 @@ def publish(
         raise ValueError(f"invalid model id {built.model_id!r}")
     with publish_lock(data_dir):
         remove_stale_temps(data_dir)
+        refuse_unreplaceable(data_dir)
         live = live_pointer(data_dir)
         held = None if force else _held_back(data_dir, live, built.header)
         if held is not None:
@@ -337,60 +330,3 @@ def pointer_for(model_id: str, content: bytes, header: Mapping[str, Any]) -> Poi
         model_date=str(header["model_date"]),
         fingerprint=str(header["fingerprint"]),
     )
-
-
-def pointer_to_existing(data_dir: Path, model_id: str) -> Pointer:
-    """A pointer to an already published model, after verifying the whole file."""
-    path = data_dir / MODELS_DIR / f"{model_id}{MODEL_SUFFIX}"
-    if not MODEL_ID.match(model_id) or not path.is_file():
-        raise ModelError(f"no published model {model_id!r} in {data_dir / MODELS_DIR}")
-    content = path.read_bytes()
-    model = decode_model(content)
-    return pointer_for(model_id, content, model.header)
-
-
-@dataclass(frozen=True)
-class RolledBack:
-    """What `rollback` did: the model it left, the one now live, and the pin it wrote."""
-
-    previous: Pointer | None
-    target: Pointer
-    pin: Pin | None
-
-
-def _repin(data_dir: Path, current: Pointer | None, target: Pointer) -> Pin | None:
-    """Write the pin a rollback from `current` to `target` leaves (or drop a stale one)."""
-    if current is None or current.model_id == target.model_id:
-        return None
-    try:
-        old = read_pin(data_dir)
-    except ModelError:
-        old = None  # a rollback replaces a damaged pin
-    dataset = dataset_sha256(header_or_none(current.model_path(data_dir)))
-    pin = next_pin(old, current.model_id, dataset, target.model_id)
-    if pin is None:
-        (data_dir / PIN_NAME).unlink(missing_ok=True)
-    else:
-        write_atomically(data_dir / PIN_NAME, json.dumps(pin.to_json(), indent=2).encode() + b"\n")
-    return pin
-
-
-def rollback(data_dir: Path, model_id: str | None = None) -> RolledBack:
-    """Point at `model_id`, or at the newest model older than the current one, and pin it.
-
-    The pin is written before the pointer moves, so a rollback killed halfway leaves a
-    stale pin (one naming a model that is not live), which holds nothing.
-    """
-    with publish_lock(data_dir):
-        current = live_pointer(data_dir)
-        if model_id is None:
-            if current is None:
-                raise ModelError("nothing to roll back: no current model")
-            previous = previous_model(scan_models(data_dir)[0], current.model_id)
-            if previous is None:
-                raise ModelError(f"no model older than the current one ({current.model_id})")
-            model_id = previous.model_id
-        target = pointer_to_existing(data_dir, model_id)
-        pin = _repin(data_dir, current, target)
-        point_to(data_dir, target)
-    return RolledBack(current, target, pin)

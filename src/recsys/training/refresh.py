@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recsys.model.repository import write_atomically
+from recsys.model.files import UnsafeFileError, write_atomically
+from recsys.model.refresh_state import STATE_NAME, read_refresh_state
 from recsys.settings import Settings
 from recsys.training.engines import pair_counter
 from recsys.training.fetch import (
@@ -34,20 +35,27 @@ from recsys.training.fetch import (
 from recsys.training.trainer import Reporter, TrainResult, current_fingerprint, train_snapshot
 from recsys.training.urls import redact_url, url_digest
 
-STATE_NAME = "refresh-state.json"
 MAX_RETRY_DELAY = 30.0
 
 
 def read_state(data_dir: Path) -> dict[str, Any]:
-    """What the last successful refresh saw; a missing or damaged file means nothing."""
+    """What the last successful refresh saw; a missing file, or one whose content is
+    damaged, means nothing (the next refresh downloads the dataset and writes it anew).
+
+    Something that is not a small regular file there is refused with one line instead:
+    it cannot be read without blocking or filling memory, nor be replaced by the new state.
+    """
     try:
-        state = json.loads((data_dir / STATE_NAME).read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
+        return read_refresh_state(data_dir)
+    except UnsafeFileError as error:
+        raise DatasetError(
+            f"{data_dir / STATE_NAME} {error.reason}; remove it (refresh then downloads the "
+            "dataset once)"
+        ) from None
 
 
 def save_state(data_dir: Path, state: dict[str, Any]) -> None:
+    """Write the state, stamped with `checked_at`: this refresh ended well."""
     stamped = {**state, "checked_at": datetime.now(UTC).isoformat(timespec="seconds")}
     write_atomically(data_dir / STATE_NAME, json.dumps(stamped, indent=2).encode() + b"\n")
 
@@ -86,7 +94,20 @@ def fetched_with_retries(
 
 
 def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
-    """Check the dataset; train and publish only if it changed."""
+    """Check the dataset; train and publish only if it changed.
+
+    Every run that ends well stamps the state's `checked_at`, unchanged ones included: the
+    API exports it as the last good refresh (recsys_refresh_last_success_timestamp_seconds).
+    """
+    result = _checked(settings, force=force, report=report)
+    if result.status == "unchanged":
+        state = read_state(settings.data_dir)
+        if state:
+            save_state(settings.data_dir, state)
+    return result
+
+
+def _checked(settings: Settings, *, force: bool, report: Reporter) -> TrainResult:
     url = settings.dataset_url
     if not url:
         raise DatasetError("no dataset: set RECSYS_DATASET_URL or pass --dataset-url")
@@ -116,9 +137,12 @@ def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult
         source_state = {}
     with fetched_with_retries(settings, url, validators, report) as snapshot:
         if snapshot.not_modified:
-            if live is None:  # we sent no validators: the server is confused
+            # Validators are sent only while a model is live; without any, a 304 is no answer.
+            if live is None or not _conditional(validators):
                 raise DatasetError(
-                    f"{redact_url(url)} answered 304 Not Modified to an unconditional GET"
+                    f"{redact_url(url)} answered 304 Not Modified to a GET that sent no "
+                    "validator (If-None-Match, If-Modified-Since): it cannot say whether the "
+                    "dataset changed"
                 )
             report(f"unchanged: the server answered 304 Not Modified for {redact_url(url)}")
             return TrainResult(status="unchanged", model_id=live[0], seconds=_since(started))
@@ -141,6 +165,11 @@ def refresh(settings: Settings, *, force: bool, report: Reporter) -> TrainResult
     result.downloaded_bytes = snapshot.size
     result.seconds = _since(started)
     return result
+
+
+def _conditional(validators: Validators) -> bool:
+    """Whether the GET asked "changed since?" (only then does a 304 mean "unchanged")."""
+    return bool(validators.etag or validators.last_modified)
 
 
 def _since(started: float) -> float:
