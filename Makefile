@@ -38,6 +38,7 @@ demo: $(VENV)/.dev-installed
 test: $(VENV)/.dev-installed
 	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless)
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -7,11 +7,25 @@ what they need.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from tests.support.manifests import ARGOCD, OVERLAYS, REPO, Obj, load_yaml_documents, render_overlay
+from tests.support.manifests import (
+    ARGOCD,
+    OVERLAYS,
+    REPO,
+    Obj,
+    load_yaml_documents,
+    overlay_with,
+    render,
+    render_overlay,
+)
 
 PROJECT = "recsys"
+# Opt-in components that add objects (components/*): the project admits their kinds too.
+OPT_IN_COMPONENTS = ["monitoring"]
 ARGOCD_NAMESPACE = "argocd"
 IN_CLUSTER = "https://kubernetes.default.svc"
 # AppProject's spec fields (argoproj.io/v1alpha1): a misspelt one would be dropped unnoticed.
@@ -158,6 +172,13 @@ def group_kind(obj: Obj) -> tuple[str, str]:
     return (api_version.rpartition("/")[0], obj["kind"])
 
 
+def rendered_with_every_component(overlay: str) -> list[Obj]:
+    """OVERLAY's objects, and those its opt-in components add."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = overlay_with(overlay, Path(folder), OPT_IN_COMPONENTS)
+        return load_yaml_documents(render(copy))
+
+
 def test_the_project_admits_exactly_the_kinds_and_namespaces_the_overlays_render() -> None:
     """ArgoCD's AppProject admits a cluster-scoped object by its group and kind, and, when
     the entry has a `name`, by that name too (a glob; argocd proj allow-cluster-resource
@@ -165,12 +186,13 @@ def test_the_project_admits_exactly_the_kinds_and_namespaces_the_overlays_render
     this project create any namespace, and prune delete it. So cluster-scoped objects (no
     namespace once rendered: the dev Namespace) are listed by group, kind and exact name, the
     rest by group and kind. Both lists are exact: what nothing renders is a permission
-    nobody needs. The namespaces the project deploys into are the ones rendered."""
+    nobody needs. The namespaces the project deploys into are the ones rendered. The opt-in
+    components an overlay may add (the monitoring one) count as rendered."""
     cluster: set[tuple[str, str, str]] = set()
     namespaced: set[tuple[str, str]] = set()
     namespaces: set[str] = set()
     for overlay in OVERLAYS:
-        for obj in render_overlay(overlay).objects:
+        for obj in [*render_overlay(overlay).objects, *rendered_with_every_component(overlay)]:
             if obj["metadata"].get("namespace"):
                 namespaced.add(group_kind(obj))
                 namespaces.add(obj["metadata"]["namespace"])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
+import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,9 @@ from kubernetes_validate.utils import all_versions
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / "deploy" / "kustomize"
 OVERLAYS_DIR = KUSTOMIZE / "overlays"
+COMPONENTS_DIR = KUSTOMIZE / "components"
+# The opt-in alerts, PodMonitor and Grafana dashboard (kube-prometheus-stack).
+MONITORING = COMPONENTS_DIR / "monitoring"
 ARGOCD = REPO / "deploy" / "argocd"
 WORKFLOWS = REPO / ".github" / "workflows"
 # One Dockerfile, one build target per image: target api is the image recsys-api, and so on.
@@ -78,6 +84,86 @@ def render_overlay(overlay: str) -> Rendered:
     """Rendered once per test session: kubectl takes about a second per overlay."""
     text = render(OVERLAYS_DIR / overlay)
     return Rendered(overlay, text, load_yaml_documents(text))
+
+
+def overlay_with(
+    overlay: str, folder: Path, components: Sequence[str] = (), patches: Sequence[Obj] = ()
+) -> Path:
+    """A copy of OVERLAY in FOLDER whose kustomization.yaml also lists COMPONENTS (folder
+    names under components/) and PATCHES, as an operator adds them to the overlay itself:
+    the overlay's namespace then applies to what a component adds, as it would not from a
+    kustomization around the overlay. The copy names the folders the overlay reaches outside
+    itself (`../../base`) by their path from the copy; files beside it (patch files) go in it.
+    """
+    source = OVERLAYS_DIR / overlay
+    copy = folder / overlay
+    shutil.copytree(source, copy)
+    kustomization = yaml.safe_load((copy / "kustomization.yaml").read_text())
+
+    def relocated(entry: str) -> str:
+        if "://" not in entry and (source / entry).is_dir():
+            return os.path.relpath((source / entry).resolve(), copy)
+        return entry
+
+    for key in ("resources", "components"):
+        if key in kustomization:
+            kustomization[key] = [relocated(entry) for entry in kustomization[key]]
+    added = [os.path.relpath(COMPONENTS_DIR / name, copy) for name in components]
+    if added:
+        kustomization["components"] = [*kustomization.get("components", []), *added]
+    if patches:
+        kustomization["patches"] = [*kustomization.get("patches", []), *patches]
+    (copy / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return copy
+
+
+# --- the monitoring component's PromQL ----------------------------------------------------
+
+# Grafana's variables, by what stands in for them when an expression is checked alone.
+_GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|interval|range)\b")
+_GRAFANA_VARIABLES = re.compile(r"\$\{?\w+\}?")
+
+
+def monitoring_expressions() -> dict[str, list[str]]:
+    """Every PromQL expression of the monitoring component, read from its files (no render):
+    `alerts`, the PrometheusRule's; `dashboard`, the Grafana panels' queries, with Grafana's
+    variables replaced by values (`$__rate_interval` by 5m, `$namespace` by a name) so that
+    each is PromQL as Prometheus receives it."""
+    (rule,) = load_yaml_documents((MONITORING / "prometheusrule.yaml").read_text())
+    alerts = [item["expr"] for group in rule["spec"]["groups"] for item in group["rules"]]
+    dashboard = json.loads((MONITORING / "dashboard" / "recsys.json").read_text())
+    queries = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
+    substituted = [
+        _GRAFANA_VARIABLES.sub("recsys", _GRAFANA_INTERVALS.sub("5m", query)) for query in queries
+    ]
+    return {"alerts": alerts, "dashboard": substituted}
+
+
+_PROMQL_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_PROMQL_MATCHERS = re.compile(r"\{[^}]*\}|\[[^\]]*\]")
+_PROMQL_LABEL_LISTS = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_PROMQL_KEYWORDS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
+
+
+def metric_names(expression: str) -> set[str]:
+    """The metric names an expression reads: what is left once strings, label matchers,
+    ranges, label lists (by, on, ...), functions (a name before `(`), keywords, durations
+    and numbers are taken out."""
+    text = _PROMQL_STRINGS.sub('""', expression)
+    text = _PROMQL_MATCHERS.sub(" ", text)
+    text = _PROMQL_LABEL_LISTS.sub(" ", text)
+    text = re.sub(r"#[^\n]*", " ", text)  # comments
+    names = set()
+    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", text):
+        name, call = match.groups()
+        if not call and name.lower() not in _PROMQL_KEYWORDS:
+            names.add(name)
+    return names
 
 
 def pod_template(workload: Obj) -> Obj:

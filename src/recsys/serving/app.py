@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     the two.
     """
     store = ModelStore()
-    metrics = ServiceMetrics()
+    metrics = ServiceMetrics(settings.data_dir)
     loader = ModelLoader(settings.data_dir, store, metrics, settings.max_model_bytes)
 
     @asynccontextmanager

@@ -7,7 +7,9 @@ share or collide on counters.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,20 +20,43 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recsys.model.refresh_state import last_success
 from recsys.serving.request_stats import RequestStats
 
 disable_created_metrics()  # *_created series only add noise to every scrape
 
 
+class RefreshCollector(Collector):
+    """When `recsys refresh` last ended well, read from the data directory at each scrape
+    (a small file, read without blocking); no sample until a refresh did."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def collect(self) -> Iterator[Metric]:
+        moment = last_success(self.data_dir)
+        if moment is not None:
+            yield GaugeMetricFamily(
+                "recsys_refresh_last_success_timestamp_seconds",
+                "Unix time the last `recsys refresh` that ended well (trained or unchanged) "
+                "checked the dataset.",
+                value=moment,
+            )
+
+
 class ServiceMetrics:
     """Requests, reloads and the served model, as the operators' dashboards read them."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = RequestStats()
         self.registry.register(self.requests)
+        if data_dir is not None:
+            self.registry.register(RefreshCollector(data_dir))
         # process_resident_memory_bytes and the rest: a model's memory, seen from inside.
         ProcessCollector(registry=self.registry)
         self.reloads = Counter(
