@@ -200,12 +200,21 @@ def decode_model(
         end = start + count * values.itemsize
         if end > len(data):
             raise ModelError(f"model file is truncated (array {name} runs past the end)")
-        values.frombytes(view[start:end])
+        _copy_into(values, view, start, end, pace)
         if sys.byteorder != "little":
             values.byteswap()
         arrays[name] = values
     _check_consistency(header, arrays, pace)
     return ModelFile(header=header, arrays=arrays)
+
+
+def _copy_into(values: array, view: memoryview, start: int, end: int, pace: Pace) -> None:
+    """Append `view[start:end]` to `values` a megabyte at a time: one copy of a large
+    array would hold the GIL for milliseconds (a memcpy does not release it)."""
+    for offset in range(start, end, _COPY_BYTES):
+        if offset > start:
+            pace()
+        values.frombytes(view[offset : min(offset + _COPY_BYTES, end)])
 
 
 def _sha256(data: bytes, pace: Pace) -> str:
@@ -260,6 +269,7 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array], pace: P
 # beside its event loop. Loops in Python take a smaller slice for the same time.
 SLICE = 1 << 13
 PYTHON_SLICE = 1 << 8
+_COPY_BYTES = 1 << 20  # a multiple of every array's item size
 
 
 def _slices(values: Sequence[T], pace: Pace, size: int = SLICE) -> Iterator[Sequence[T]]:
