@@ -43,6 +43,10 @@ class CoalescingTransport:
         if not self._transport.is_closing():
             self._transport.write(data)
 
+    def is_closing(self) -> bool:
+        """Asked on every request: a method, not a lookup through `__getattr__`."""
+        return self._transport.is_closing()
+
     def close(self) -> None:
         """Close after sending what was written, as a transport's close does."""
         self.flush()

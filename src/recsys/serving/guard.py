@@ -53,7 +53,10 @@ _TOO_LARGE = (
 
 def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     """The size of a parsed request line and headers, give or take their whitespace."""
-    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+    size = len(url) + 4 * len(headers)
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -73,6 +76,7 @@ class GuardedProtocol(HttpToolsProtocol):
     _head_bytes = 0  # received while waiting for a request's head
     _head_started = False  # a request's first byte came, its headers have not
     _peer_done = False  # the client shut its side: no request will follow
+    _refused = False  # closed by a limit: what is still buffered is not worth parsing
     _port: int | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -94,7 +98,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport.is_closing():  # refused: the rest is not worth parsing
+        if self._refused:
             return
         if self._deadline is not None:
             self._head_bytes += len(data)
@@ -120,7 +124,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._deadline, self._head_bytes, self._head_started = None, 0, False
-        if self.transport.is_closing():
+        if self._refused:
             return
         if len(self.pipeline) >= MAX_PIPELINED:
             self._refuse(answer=False)
@@ -130,11 +134,11 @@ class GuardedProtocol(HttpToolsProtocol):
             super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():
+        if not self._refused:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if not self.transport.is_closing():
+        if not self._refused:
             super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -178,8 +182,9 @@ class GuardedProtocol(HttpToolsProtocol):
     def _refuse(self, answer: bool) -> None:
         """Close the connection, first answering 431 if `answer` and no earlier request
         is still being answered (bytes that begin no request get no answer)."""
-        if self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return
+        self._refused = True
         answering = self.cycle is not None and not self.cycle.response_complete
         if answer and not answering:
             self.transport.write(_TOO_LARGE)
