@@ -3,7 +3,10 @@
 The server is `recsys serve` as the manifests run it (bench.apps.deployed_command),
 pinned to CPU 0; the load generator (bench.loadgen, which records every request) and this
 process to CPU 1. p99 latency in the 10 s around each swap is compared with the p99 of the
-10 s of steady state before the first swap, in the same run.
+quiet 8 s just before it, in the same run: a shared host's speed drifts over a run, and a
+baseline taken once at the start measured the drift as much as the swaps. After the swaps,
+the same comparison is made for windows in which nothing is published: the ratio the
+host's noise alone gives, printed beside the swaps' so the two can be told apart.
 
 The models are built before the load starts: in a deployment the trainer builds them on
 another machine, and here building would take CPU from the load generator, which would
@@ -31,14 +34,49 @@ from bench.serve import free_ports, recsys_server
 from recsys.model.repository import publish as publish_model
 
 SWAPS = 5
+QUIET_WINDOWS = 2  # after the swaps: the same windows with nothing published
 STEADY = 12.0
-GAP = 12.0
+GAP = 20.0  # the previous swap's load is over well before the next quiet window starts
+WINDOW = 5.0  # each side of a swap
+QUIET = (-13.0, -WINDOW)  # the baseline of a swap at t: [t - 13, t - 5)
 
 
 def p99(latencies: list[float]) -> float:
     return (
         statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan")
     )
+
+
+def around(moment: float, samples: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """p99 in the window around `moment`, and its ratio to the quiet window before it."""
+    window = [lat for t, lat, _ in samples if moment - WINDOW <= t < moment + WINDOW]
+    before = [lat for t, lat, _ in samples if moment + QUIET[0] <= t < moment + QUIET[1]]
+    return p99(window), p99(window) / p99(before)
+
+
+def swap_row(
+    number: int,
+    moment: float,
+    delay: float,
+    load_seconds: float,
+    samples: list[tuple[float, float, int]],
+    rss_samples: list[tuple[float, float]],
+) -> list[object]:
+    """One swap's line: latency around it, how long it took, resident memory."""
+    window_p99, ratio = around(moment, samples)
+    before = [rss for t, rss in rss_samples if moment - 2 <= t < moment]
+    during = [rss for t, rss in rss_samples if moment <= t < moment + delay + 0.5]
+    after = [rss for t, rss in rss_samples if moment + 3 <= t < moment + 5]
+    return [
+        number,
+        f"{window_p99:.1f}",
+        f"{ratio:.2f}",
+        f"{delay:.3f}",
+        f"{load_seconds:.3f}",
+        f"{statistics.mean(before):.0f}",
+        f"{max(during):.0f}",
+        f"{statistics.mean(after):.0f}",
+    ]
 
 
 def main() -> str:
@@ -62,7 +100,7 @@ def main() -> str:
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
-        duration = STEADY + SWAPS * GAP + 2
+        duration = STEADY + (SWAPS + QUIET_WINDOWS) * GAP + 2
         samples_file = OUT / "swap-samples.csv"
         load = subprocess.Popen(
             [
@@ -106,27 +144,14 @@ def main() -> str:
     steady = [lat for t, lat, _ in samples if started + 1 <= t < started + STEADY - 1]
     steady_p99 = p99(steady)
     steady_rps = len(steady) / (STEADY - 2)
-    rows = []
-    worst = 0.0
-    for number, (moment, delay, load_seconds) in enumerate(swaps, 1):
-        window = [lat for t, lat, _ in samples if moment - 5 <= t < moment + 5]
-        before = [rss for t, rss in rss_samples if moment - 2 <= t < moment]
-        during = [rss for t, rss in rss_samples if moment <= t < moment + delay + 0.5]
-        after = [rss for t, rss in rss_samples if moment + 3 <= t < moment + 5]
-        window_p99 = p99(window)
-        worst = max(worst, window_p99 / steady_p99)
-        rows.append(
-            [
-                number,
-                f"{window_p99:.1f}",
-                f"{window_p99 / steady_p99:.2f}",
-                f"{delay:.3f}",
-                f"{load_seconds:.3f}",
-                f"{statistics.mean(before):.0f}",
-                f"{max(during):.0f}",
-                f"{statistics.mean(after):.0f}",
-            ]
-        )
+    rows = [
+        swap_row(number, moment, delay, load_seconds, samples, rss_samples)
+        for number, (moment, delay, load_seconds) in enumerate(swaps, 1)
+    ]
+    quiet = [
+        around(started + STEADY + (SWAPS + extra) * GAP, samples) for extra in range(QUIET_WINDOWS)
+    ]
+    worst = max(float(row[2]) for row in rows)
     return "\n\n".join(
         [
             "## Model swaps under load (`python -m bench swap`)",
@@ -137,14 +162,16 @@ def main() -> str:
             f"under 32 connections of back-to-back requests from CPU 1; after {STEADY:.0f} s "
             f"of steady state, a new model of that size (built before the load starts, as a "
             f"trainer elsewhere would) is published every {GAP:.0f} s. "
-            "A reload while a model is served is paced (serving.pacing). "
-            f"{len(samples)} requests, {errors} failed.",
+            "A reload while a model is served is paced (serving.pacing). The p99 of the "
+            f"{2 * WINDOW:.0f} s around each swap is compared with that of the quiet "
+            f"{QUIET[1] - QUIET[0]:.0f} s before it; {QUIET_WINDOWS} more such windows follow "
+            f"with nothing published. {len(samples)} requests, {errors} failed.",
             f"Steady state: {steady_rps:.0f} requests/s, p99 {steady_p99:.1f} ms.",
             table(
                 [
                     "swap",
                     "p99 ms (±5 s)",
-                    "p99 / steady",
+                    "p99 / quiet before",
                     "pointer→served s",
                     "load s",
                     "RSS before MB",
@@ -153,7 +180,10 @@ def main() -> str:
                 ],
                 rows,
             ),
-            f"- worst p99 around a swap: {worst:.2f}x steady state (target: at most 1.2x)\n"
-            f"- failed requests: {errors} (target: 0)",
+            f"- worst p99 around a swap: {worst:.2f}x the quiet window before it "
+            "(target: at most 1.2x)\n"
+            f"- the same ratio with nothing published (the host's noise): "
+            + ", ".join(f"{ratio:.2f}x" for _, ratio in quiet)
+            + f"\n- failed requests: {errors} (target: 0)",
         ]
     )

@@ -17,9 +17,9 @@
 #   - Job and CronJob: no such kinds; their pod templates run as Pods (pods.py pod).
 #   - Probes: readiness and startup probes are ignored, and the liveness probe becomes a
 #     healthcheck that needs systemd timers (absent here) and curl on a numeric port (the
-#     image has no curl, the probe names the port `http`). probe.py polls /healthz and
-#     /readyz from the host instead, and the image's own HEALTHCHECK command is run once
-#     with `podman exec`.
+#     image has no curl, the probe names the port `metrics`). probe.py polls /healthz and
+#     /readyz from the host instead (and /healthz on the metrics port, where the liveness
+#     probe asks), and the image's own HEALTHCHECK command is run once with `podman exec`.
 #   - Ports: podman 4 publishes every containerPort on the host; the overlay gives each a
 #     loopback hostIP and hostPort.
 #   - emptyDir: a volume named after the pod's volume (`tmp`), shared by the pods of one

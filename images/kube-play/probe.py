@@ -9,7 +9,8 @@ host, through the loopback ports images/kube-play/dev publishes. Every wait is b
         ending in DATASET; then POST /api/recommend, asked about songs of that model, answers
         200 with songs from MODEL_ID.
     probe.py metrics CONTAINER PORT METRICS_PORT
-        /metrics answers on METRICS_PORT with recsys series, and 404 on PORT.
+        /metrics answers on METRICS_PORT with recsys series, and 404 on PORT; /healthz (the
+        liveness probe's route) answers 200 on METRICS_PORT too.
 
 CONTAINER is the API container: a probe stops at once if it is no longer running.
 Standard library only: it runs on the host's python3.
@@ -133,6 +134,10 @@ def metrics(container: str, port: str, metrics_port: str) -> None:
     if answer[0] != 404:
         fail(f"/metrics on the API port {port}: expected 404, got {shown(answer)}")
     print(f"GET :{port}/metrics -> 404 (not on the API's port)")
+    health = call(metrics_port, "/healthz")
+    if health != (200, {"status": "ok"}):
+        fail(f"/healthz on the metrics port {metrics_port}: {shown(health)}")
+    print(f"GET :{metrics_port}/healthz -> 200 (where the liveness probe asks)")
 
 
 COMMANDS = {"live": (live, 2), "serves": (serves, 4), "metrics": (metrics, 3)}
