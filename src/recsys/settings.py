@@ -92,7 +92,10 @@ class Settings(BaseSettings):
         DEFAULT_MAX_MODEL_BYTES, gt=0, description="Model files larger than this are refused."
     )
     metrics_port: int = Field(
-        9100, ge=0, le=65535, description="Port of the /metrics listener (not the API's port)."
+        9100,
+        ge=0,
+        le=65535,
+        description="Port of the /metrics and liveness /healthz listener (not the API's port).",
     )
     client_timeout: float = Field(
         10.0,

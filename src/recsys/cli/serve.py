@@ -100,7 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http=guarded_protocol(
             settings.client_timeout, settings.max_connections, settings.metrics_port
         ),
-        # The guard closes idle connections itself, on a deadline no stray byte resets.
+        # uvicorn's keep-alive timer (any byte cancels it) matches the guard's idle deadline,
+        # which no byte resets: neither closes a connection sooner than documented.
         timeout_keep_alive=settings.client_timeout,
         access_log=settings.access_log,
         # X-Forwarded-For only changes the client address, which only the access log shows.
