@@ -8,7 +8,7 @@ waits that much longer. Two things keep the loop ahead:
   model format calls its `Pace` between slices), so that it holds the GIL at most
   RELOAD_SHARE of the time: requests then wait at most 1 / (1 - RELOAD_SHARE) times as
   long, and the load takes 1 / RELOAD_SHARE times as long as unpaced. The first
-  UNPACED_SECONDS of work are not paced (a small model's whole load), an idle server
+  UNPACED_SECONDS of work are not paced (a tiny model's whole load), an idle server
   loads at full speed, and so does the first model of a process (nothing is answered yet);
 - on Linux the thread runs at a lower CPU priority (a per-thread nice value), so its work
   that releases the GIL (reading, hashing) waits while the loop has something to do.
@@ -27,7 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 RELOAD_SHARE = 0.1
 # Work a reload does before pacing starts. A load this short costs the requests beside it
 # at most this much, once; pacing it would only make the new model ten times as late.
-UNPACED_SECONDS = 0.05
+# Kept short: unpaced work takes about half of the loop's time while it runs, and a few
+# tens of milliseconds of that already slow one request in a hundred of the seconds
+# around a swap, which is what their p99 measures.
+UNPACED_SECONDS = 0.01
 # Between the loop's 0 and the lowest, 19: the thread still runs when the loop waits for
 # the GIL it holds, even if other processes want the same CPU.
 RELOAD_NICE = 10
