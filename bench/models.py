@@ -56,11 +56,17 @@ def publish(data_dir: Path, rules: RuleSet, params: MiningParams, tag: str) -> d
     return built.header
 
 
-def request_bodies(rules: RuleSet, count: int = 200, seed: int = 0) -> list[str]:
-    """Requests of 1-5 songs drawn from the 300 most popular: what users send."""
+def request_bodies(
+    rules: RuleSet, count: int = 200, seed: int = 0, explain: bool = False
+) -> list[str]:
+    """Requests of 1-5 songs drawn from the 300 most popular: what users send (the same
+    songs with `explain` or without)."""
     rng = random.Random(seed)
     popular = rules.vocabulary[:300]
-    return [json.dumps({"songs": rng.sample(popular, rng.randint(1, 5))}) for _ in range(count)]
+    extra = {"explain": True} if explain else {}
+    return [
+        json.dumps({"songs": rng.sample(popular, rng.randint(1, 5)), **extra}) for _ in range(count)
+    ]
 
 
 def reference_pickle(rules: RuleSet, path: Path) -> None:

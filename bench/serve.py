@@ -72,17 +72,18 @@ def floor_server(port: int, mode: str = "raw"):  # type: ignore[no-untyped-def]
 ROUNDS = 3
 
 
-def alternate(urls: list[str], bodies: list[bytes]) -> list[WrkResult]:
-    """Interleave the servers for ROUNDS rounds and keep each one's median round.
+def alternate(targets: list[tuple[str, list[bytes]]]) -> list[WrkResult]:
+    """Interleave the targets (a URL and the bodies sent to it) for ROUNDS rounds and keep
+    each one's median round.
 
     The machine's speed drifts over a run (other work, CPU clocks); alternating puts all
     servers under the same drift, so their ratios hold even when absolute numbers move.
     """
-    for url in urls:
+    for url, bodies in targets:
         wrk(url, bodies, seconds=3)  # warm-up
-    results: list[list[WrkResult]] = [[] for _ in urls]
+    results: list[list[WrkResult]] = [[] for _ in targets]
     for _ in range(ROUNDS):
-        for url, runs in zip(urls, results, strict=True):
+        for (url, bodies), runs in zip(targets, results, strict=True):
             runs.append(wrk(url, bodies, seconds=10))
     return [sorted(runs, key=lambda run: run.requests_per_second)[ROUNDS // 2] for runs in results]
 
@@ -93,9 +94,10 @@ def memory_row(name: str, base: str, pid: int) -> list[object]:
 
 
 def measure_ds1(rules: RuleSet) -> tuple[list[WrkResult], list[object]]:
-    """recsys as deployed, the raw ASGI floor, recsys with its access log on, and the floor
-    under recsys's own protocol."""
+    """recsys as deployed, the raw ASGI floor, recsys with its access log on, the floor
+    under recsys's own protocol, and recsys as deployed asked to explain."""
     bodies = [body.encode() for body in request_bodies(rules)]
+    explained = [body.encode() for body in request_bodies(rules, explain=True)]
     data_dir = OUT / "serve-ds1"
     publish(data_dir, rules, ds1_default().params, "ds1")
     ports = free_ports(6)
@@ -109,12 +111,12 @@ def measure_ds1(rules: RuleSet) -> tuple[list[WrkResult], list[object]]:
         memory = memory_row("ds1 default", base, process.pid)
         results = alternate(
             [
-                f"{base}/api/recommend",
-                f"http://127.0.0.1:{ports[1]}/",
-                f"http://127.0.0.1:{ports[2]}/api/recommend",
-                f"http://127.0.0.1:{ports[5]}/",
-            ],
-            bodies,
+                (f"{base}/api/recommend", bodies),
+                (f"http://127.0.0.1:{ports[1]}/", bodies),
+                (f"http://127.0.0.1:{ports[2]}/api/recommend", bodies),
+                (f"http://127.0.0.1:{ports[5]}/", bodies),
+                (f"{base}/api/recommend", explained),
+            ]
         )
     return results, memory
 
@@ -129,7 +131,9 @@ def measure_big() -> tuple[list[WrkResult], list[object]]:
         time.sleep(1)
         memory = memory_row("dense, rules of 3", base, process.pid)
         bodies = [body.encode() for body in request_bodies(big)]
-        results = alternate([f"{base}/api/recommend", f"http://127.0.0.1:{ports[1]}/"], bodies)
+        results = alternate(
+            [(f"{base}/api/recommend", bodies), (f"http://127.0.0.1:{ports[1]}/", bodies)]
+        )
     return results, memory
 
 
@@ -149,7 +153,7 @@ def measure_reference(rules: RuleSet) -> WrkResult:
 
 def main() -> str:
     rules = ds1_rules()
-    (ours, floor, logged, floor_recsys), memory_ds1 = measure_ds1(rules)
+    (ours, floor, logged, floor_recsys, explain), memory_ds1 = measure_ds1(rules)
     reference = measure_reference(rules)
     (ours_big, floor_big), memory_big = measure_big()
     rows = [
@@ -164,6 +168,7 @@ def main() -> str:
             ("recsys /api/recommend as deployed, ds1 model", ours),
             ("raw ASGI constant route (uvicorn alone)", floor),
             ("recsys as deployed, access log on", logged),
+            ('recsys as deployed, `"explain": true`', explain),
             ("raw ASGI constant route under recsys serve's protocol", floor_recsys),
             ("reference: Flask + gunicorn, md5 per request", reference),
             ("recsys /api/recommend as deployed, 550k-rule model", ours_big),
@@ -182,6 +187,8 @@ def main() -> str:
         f"- recommend / raw ASGI under recsys serve's protocol (one write per answer, "
         f"for reference): {share(ours, floor_recsys):.0%}",
         f"- access log on / off: {share(logged, ours):.0%} of the throughput",
+        f"- explain on / off (ds1): {share(explain, ours):.0%} of the throughput, p99 "
+        f"{explain.p99_ms:.2f} ms against {ours.p99_ms:.2f} ms",
         f"- recommend / reference design: {share(ours, reference):.1f}x (target: at least 3x)",
     ]
     return "\n\n".join(
@@ -194,8 +201,9 @@ def main() -> str:
             "reference, the same app also runs under `recsys serve`'s own HTTP protocol, "
             "which sends each answer in one write where uvicorn makes two. Each "
             "server pinned to CPU 0, one process; wrk pinned to CPU 1, 32 connections, 10 s, "
-            "200 request bodies of 1-5 popular songs round-robin. The servers of a model "
-            f"alternate for {ROUNDS} rounds; each row is its median round.",
+            "200 request bodies of 1-5 popular songs round-robin (the explain row: the "
+            'same bodies with `"explain": true`, to the same server). The servers of a '
+            f"model alternate for {ROUNDS} rounds; each row is its median round.",
             table(["server", "requests/s", "p50 ms", "p99 ms", "errors"], rows),
             "\n".join(checks),
             "Model load (read, sha256, parse, index; in the server's worker thread) and the "

@@ -228,6 +228,15 @@ GARBAGE = {
         as_json({key: value for key, value in VALID.items() if key != "model_id"}),
         "a JSON object without `model_id`",
     ),
+    "because-not-reasons": (
+        as_json({**VALID, "because": [[{"liked": "Gold", "weight": 1}]]}),
+        "a JSON object whose `because` is not a list of each song's reasons "
+        "(`liked` songs and a `weight`)",
+    ),
+    "because-not-aligned": (
+        as_json({**VALID, "because": []}),
+        "a `because` that does not hold one list of reasons per song",
+    ),
     "nested-too-deep": (fixed(b"[" * 1_000_000), "a body that is not JSON (application/json)"),
     "gzip": (
         fixed(gzip.compress(json.dumps(VALID).encode()), Content_Encoding="gzip"),
@@ -281,7 +290,7 @@ def test_an_endless_chunked_200_is_one_line_within_bounded_memory(
 ) -> None:
     api = hostile(endless_chunked)
     done = recommend(api, tmp_path, "Gold", limits={resource.RLIMIT_AS: GIB})
-    assert_one_line(done, f"the recsys API at {api.url} answered 200 with a body over 8 MiB")
+    assert_one_line(done, f"the recsys API at {api.url} answered 200 with a body over 16 MiB")
 
 
 def test_an_endless_song_listing_is_one_line_within_bounded_memory(
@@ -298,7 +307,7 @@ def test_a_content_length_over_the_cap_is_refused_before_the_body(
     api = hostile(declares_a_terabyte)
     started = time.monotonic()
     done = recommend(api, tmp_path, "Gold", "--timeout", "20")
-    assert_one_line(done, f"the recsys API at {api.url} answered 200 with a body over 8 MiB")
+    assert_one_line(done, f"the recsys API at {api.url} answered 200 with a body over 16 MiB")
     assert time.monotonic() - started < 15  # it did not wait for the body, nor the deadline
 
 

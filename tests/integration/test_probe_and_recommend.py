@@ -158,6 +158,28 @@ def test_recommend_end_to_end(
     assert set(chosen) <= set(ds1_rules.vocabulary)
 
 
+def test_recommend_explain_prints_each_songs_reasons(
+    data_dir: Path, ds1_rules: RuleSet, start_server: Callable[..., ServerProcess]
+) -> None:
+    publish_rules(data_dir, ds1_rules)
+    server = start_server(data_dir)
+    liked = ds1_rules.vocabulary[:2]
+    args = ["recommend", *liked, "--url", server.url, "--k", "4", "--explain"]
+    table = run_recsys(*args, data_dir=data_dir)
+    assert table.returncode == 0, table.stderr
+    answer = json.loads(run_recsys(*args, "--json", data_dir=data_dir).stdout)
+    lines = table.stdout.splitlines()
+    expected = []
+    for rank, (song, reasons) in enumerate(zip(answer["songs"], answer["because"], strict=True)):
+        expected.append(f"{rank + 1:3}. {song}")
+        if reasons:
+            shown = "; ".join(f"{r['liked'][0]} ({r['weight']:.3g})" for r in reasons)
+            expected.append(f"     because you liked {shown}")
+    assert lines[2 : 2 + len(expected)] == expected
+    assert sum(bool(reasons) for reasons in answer["because"]) >= 1
+    assert "because" not in json.loads(run_recsys(*args[:-1], "--json", data_dir=data_dir).stdout)
+
+
 def test_recommend_when_the_server_is_down(data_dir: Path) -> None:
     done = run_recsys("recommend", "x", "--url", "http://127.0.0.1:9", data_dir=data_dir)
     assert done.returncode == 1

@@ -11,6 +11,7 @@ import pytest
 from recsys import __version__
 from recsys.model.repository import read_pointer
 from recsys.model.rules import RuleSet
+from recsys.serving.schemas import RecommendResponse
 from recsys.settings import Settings
 from tests.support.app import AppClient, in_process
 
@@ -131,6 +132,25 @@ def test_docs_openapi_and_model(app: AppClient, served_dir: Path) -> None:
     assert model["sha256"] == pointer.sha256
     assert model["rules"] > 0
     assert "vocabulary" not in model
+
+
+def test_explain_is_documented_and_answers_in_the_documented_shape(
+    app: AppClient, ds1_rules: RuleSet
+) -> None:
+    schema = app.get("/openapi.json").json()
+    operation = schema["paths"]["/api/recommend"]["post"]
+    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert request["properties"]["explain"]["type"] == "boolean"
+    assert any(example.get("explain") is True for example in request["examples"])
+    response = schema["components"]["schemas"]["RecommendResponse"]
+    assert "because" in response["properties"]
+    assert any("because" in example for example in response["examples"])
+    for example in response["examples"]:
+        RecommendResponse.model_validate(example)
+    body = {"songs": ds1_rules.vocabulary[:2], "k": 5, "explain": True}
+    answer = app.post("/api/recommend", json=body).json()
+    assert RecommendResponse.model_validate(answer).because is not None
+    assert any(answer["because"])
 
 
 def test_unknown_route_is_json_404(app: AppClient) -> None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recsys.model.format import ModelFile, decode_antecedent
-from recsys.model.index import RuleIndex
+from recsys.model.index import MAX_REASONS, RuleIndex
 from recsys.model.repository import load_current
 from recsys.model.rules import RuleSet
 from recsys.serving import fastpath
@@ -45,6 +45,15 @@ EDGE_CASES = [
     b'{"songs": ["a"], "k": true}',
     b'{"songs": ["a"], "k": "5"}',
     b'{"songs": ["a"], "k": null}',
+    b'{"songs": ["a"], "explain": true}',
+    b'{"songs": ["a"], "explain": false}',
+    b'{"songs": ["a"], "explain": null}',
+    b'{"songs": ["a"], "explain": 1}',
+    b'{"songs": ["a"], "explain": 0}',
+    b'{"songs": ["a"], "explain": "true"}',
+    b'{"songs": ["a"], "explain": [true]}',
+    b'{"songs": ["a"], "explain": true, "explain": false}',
+    b'{"songs": ["a"], "explain": false, "explain": 1}',
     b'{"songs": ["\\ud800"]}',
     b'{"songs": ["\\udc00x"], "k": 2}',
     b'{"songs": ["\xed\xa0\x80"]}',
@@ -80,7 +89,11 @@ def likely_valid(known: list[str]) -> st.SearchStrategy[bytes]:
     name = st.sampled_from(known) | st.text(min_size=0, max_size=501)
     request = st.fixed_dictionaries(
         {"songs": st.lists(name, min_size=0, max_size=12)},
-        optional={"k": st.none() | st.integers(min_value=-1, max_value=102), "x": st.text()},
+        optional={
+            "k": st.none() | st.integers(min_value=-1, max_value=102),
+            "explain": st.booleans() | st.none() | st.integers(0, 1) | st.just("true"),
+            "x": st.text(),
+        },
     )
     return request.map(lambda value: json.dumps(value, ensure_ascii=False).encode())
 
@@ -204,6 +217,77 @@ def summed_weights(model: ModelFile, liked: set[int], k: int) -> list[int]:
     ranked = sorted((song for song in scores if song not in liked), key=lambda s: (-scores[s], s))
     popular = [song for song in range(len(arrays["counts"])) if song not in liked]
     return (ranked + [song for song in popular if song not in scores])[:k]
+
+
+def rules_by_consequent(model: ModelFile) -> dict[int, dict[tuple[int, ...], float]]:
+    """Every rule of the model file: consequent -> antecedent -> its stored weight."""
+    arrays = model.arrays
+    offsets = arrays["group_offsets"]
+    rules: dict[int, dict[tuple[int, ...], float]] = {}
+    for group, key in enumerate(arrays["antecedent_keys"]):
+        for rule in range(offsets[group], offsets[group + 1]):
+            consequent = arrays["consequents"][rule]
+            rules.setdefault(consequent, {})[decode_antecedent(key)] = arrays["weights"][rule]
+    return rules
+
+
+def test_explanations_are_rules_of_the_served_model_in_scoring_order(
+    app: AppClient, route_only: AppClient, served_dir: Path
+) -> None:
+    """With `explain`, each rule-made song's reasons are rules the model file holds:
+    antecedent among the sent songs, consequent the song, heaviest first, and (when there
+    are at most MAX_REASONS) their weights add up to the song's summed score; a filled song
+    has none. The rest of the answer is the answer without `explain`, byte for byte."""
+    loaded = load_current(served_dir)
+    assert loaded is not None
+    model = loaded[1]
+    names = model.vocabulary
+    ids = {name: song for song, name in enumerate(names)}
+    rules = rules_by_consequent(model)
+    sent_rules = 0
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(
+        liked=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=8),
+        k=st.integers(min_value=1, max_value=40),
+    )
+    def check(liked: list[int], k: int) -> None:
+        nonlocal sent_rules
+        request = {"songs": [names[song] for song in liked], "k": k}
+        body = json.dumps({**request, "explain": True}).encode()
+        assert same_answer(app, route_only, "/api/recommend", body) == 200
+        answer = app.post("/api/recommend", content=body).json()
+        plain = app.post("/api/recommend", json=request)
+        assert (
+            plain.content == app.post("/api/recommend", json={**request, "explain": False}).content
+        )
+        assert {**answer, "because": None} == {**plain.json(), "because": None}
+        assert "because" not in plain.json()
+        assert len(answer["because"]) == len(answer["songs"])
+        from_rules = len(answer["songs"]) - answer["filled"]
+        for position, (song, reasons) in enumerate(
+            zip(answer["songs"], answer["because"], strict=True)
+        ):
+            assert bool(reasons) == (position < from_rules), (song, reasons)
+            stored = []
+            for reason in reasons:
+                antecedent = tuple(sorted(ids[name] for name in reason["liked"]))
+                assert set(reason["liked"]) <= set(request["songs"])
+                weight = rules[ids[song]][antecedent]  # a KeyError: no such rule
+                assert reason["weight"] == float(f"{weight:.6g}")
+                stored.append(weight)
+            assert stored == sorted(stored, reverse=True)
+            score = sum(
+                weight
+                for antecedent, weight in rules.get(ids[song], {}).items()
+                if set(antecedent) <= set(liked)
+            )
+            if len(reasons) < MAX_REASONS:
+                assert sum(stored) == pytest.approx(score, rel=1e-6)
+            sent_rules += len(reasons)
+
+    check()
+    assert sent_rules > 200, "too few reasons were checked"
 
 
 def test_the_route_the_fast_path_and_evaluate_rank_by_summed_weights(

@@ -1,4 +1,5 @@
-"""RuleIndex: scoring, unknown songs, the popularity fill, both lookup strategies."""
+"""RuleIndex: scoring, unknown songs, the popularity fill, both lookup strategies, and the
+explanations, which must be the scoring read back."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from array import array
 import pytest
 
 from recsys.model.format import ARRAY_TYPES, ModelFile, encode_antecedent
-from recsys.model.index import RuleIndex
+from recsys.model.index import MAX_REASONS, Reason, RuleIndex
 from recsys.songs import normalize_song_name
 
 # Songs by popularity: 0 A, 1 B, 2 C, 3 D, 4 E, 5 F.
@@ -101,6 +102,41 @@ def test_k_limits_and_everything_liked() -> None:
     assert everything.songs == []
 
 
+def test_reasons_are_the_rules_that_scored_each_song_heaviest_first() -> None:
+    index = build()
+    answer = index.recommend(["alpha", "BEYONCÉ – HALO", "Nobody"], k=4, explain=True)
+    assert answer.songs == ["Epsilon", "Gamma", "Delta", "Zeta"]
+    assert answer.filled == 1
+    assert answer.because == [
+        [Reason(("alpha", "BEYONCÉ – HALO"), 0.75)],  # a rule of three songs, as sent
+        [Reason(("alpha",), 0.5), Reason(("BEYONCÉ – HALO",), 0.125)],
+        [Reason(("BEYONCÉ – HALO",), 0.375), Reason(("alpha",), 0.25)],
+        [],  # the popularity fill has no reasons
+    ]
+
+
+def test_explaining_changes_nothing_else() -> None:
+    index = build()
+    for songs in (["Alpha"], ["Gamma", "x"], ["alpha", "Beyoncé – Halo"], ["x"], VOCABULARY):
+        plain = index.recommend(songs, k=4)
+        explained = index.recommend(songs, k=4, explain=True)
+        assert plain.because is None
+        assert explained.because is not None
+        assert len(explained.because) == len(explained.songs)
+        assert {**vars(explained), "because": None} == vars(plain)
+
+
+def test_equal_weights_are_explained_in_key_order_and_at_most_max_reasons() -> None:
+    songs = MAX_REASONS + 3
+    vocabulary = [f"song {n}" for n in range(songs + 1)]
+    rules = {(liked,): [(songs, 0.5)] for liked in range(songs)}  # all point at the last
+    index = build(rules, max_rule_length=2, vocabulary=vocabulary)
+    sent = list(reversed(vocabulary[:songs]))  # key order is id order, not request order
+    answer = index.recommend(sent, k=1, explain=True)
+    assert answer.songs == [vocabulary[songs]]
+    assert answer.because == [[Reason((vocabulary[liked],), 0.5) for liked in range(MAX_REASONS)]]
+
+
 def brute_force(rules: dict, liked: set[int], k: int, songs: int) -> list[int]:
     """Summed weights, summed in key order as stored (float32), ties to the smaller id."""
     scores: dict[int, float] = {}
@@ -132,6 +168,22 @@ def test_both_lookup_strategies_match_brute_force(seed: int) -> None:
     for size in (1, 2, 3, 5, 12, 25):
         liked = set(rng.sample(range(40), size))
         for k in (1, 5, 20):
-            answer = index.recommend([vocabulary[song] for song in liked], k=k)
+            answer = index.recommend([vocabulary[song] for song in liked], k=k, explain=True)
             expected = [vocabulary[song] for song in brute_force(rules, liked, k, 40)]
             assert answer.songs == expected, (size, k)
+            assert answer.because == [
+                explained(rules, liked, vocabulary.index(song), vocabulary) for song in answer.songs
+            ]
+
+
+def explained(rules: dict, liked: set[int], song: int, vocabulary: list[str]) -> list[Reason]:
+    """Brute force: the matched rules recommending `song`, heaviest first, ties in key
+    order, at most MAX_REASONS."""
+    found = [
+        Reason(tuple(vocabulary[item] for item in antecedent), array("f", [weight])[0])
+        for antecedent in sorted(rules, key=encode_antecedent)
+        if set(antecedent) <= liked
+        for consequent, weight in rules[antecedent]
+        if consequent == song
+    ]
+    return sorted(found, key=lambda reason: -reason.weight)[:MAX_REASONS]

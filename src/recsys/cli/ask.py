@@ -64,10 +64,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             songs += _random_songs(args, client)
         if not songs:
             raise RecsysError("name at least one song, or use --random N")
-        answer = client.recommend(songs, args.k)
+        answer = client.recommend(songs, args.k, args.explain)
     if args.json:
         print_json(answer)
         return 0
+    _print_answer(songs, answer, args.explain)
+    return 0
+
+
+def _print_answer(songs: list[str], answer: dict[str, Any], explain: bool) -> None:
+    """The answer as a table, with each song's reasons under it when asked for."""
     print(printable(f"you like: {'; '.join(songs)}"))
     print(
         printable(
@@ -75,8 +81,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             f"recsys {answer['version']}"
         )
     )
+    because = answer.get("because")
     for rank, song in enumerate(answer["songs"], 1):
         print(f"{rank:3}. {printable(song)}")
+        if because and because[rank - 1]:
+            print(printable(f"     because you liked {_reasons(because[rank - 1])}"))
+    if explain and because is None:
+        print("(the API gave no reasons: it may be a recsys from before `explain`)")
     if answer.get("unknown_songs"):
         print(printable(f"not in the model: {'; '.join(answer['unknown_songs'])}"))
     if answer.get("songs_without_rules"):
@@ -84,7 +95,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(printable(f"known, but in no rule (too rare): {rare}"))
     if answer.get("filled"):
         print(f"({answer['filled']} of these are popular songs added because rules ran short)")
-    return 0
+
+
+def _reasons(reasons: list[dict[str, Any]]) -> str:
+    """Each rule's liked songs and its weight, as in `A (0.41); B with C (0.2)`."""
+    return "; ".join(
+        f"{' with '.join(reason['liked'])} ({reason['weight']:.3g})" for reason in reasons
+    )
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -136,12 +153,16 @@ def register(commands: Commands) -> None:
         "Ask the API for songs you may like.",
         '  recsys recommend "HUMBLE." "Mask Off"\n'
         "  recsys recommend --random 3 --songs-file data/sample/songs.csv --k 5\n"
-        "  recsys recommend --random 2 --url http://10.0.0.5:30080 --json",
+        "  recsys recommend --random 2 --url http://10.0.0.5:30080 --json\n"
+        '  recsys recommend --explain "HUMBLE."   # which of your songs led to each',
         [api_url_flag(), json_flag("print the raw JSON answer")],
     )
     recommend.add_argument("songs", nargs="*", metavar="SONG", help="songs you like")
     recommend.add_argument("--k", type=int, help="how many songs (1-100)")
     recommend.add_argument("--random", type=int, default=0, metavar="N", help="add N random songs")
+    recommend.add_argument(
+        "--explain", action="store_true", help="show which of your songs led to each answer"
+    )
     recommend.add_argument(
         "--songs-file", type=Path, help="CSV with a track_name column to draw --random songs from"
     )

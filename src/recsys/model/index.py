@@ -11,6 +11,10 @@ going to the more popular song (the smaller id). Each antecedent holds a bounded
 rules, so a request costs at most that many additions per matched antecedent. Songs the user
 sent are never recommended. When the rules give fewer than k songs, the most popular songs
 the user did not send fill the rest (`filled` says how many).
+
+Explanations are the scoring itself, read back: a recommended song's reasons are the rules
+that added to its score, each its antecedent (in the request's spelling) and its weight,
+heaviest first, ties in key order (the order the sums are added in).
 """
 
 from __future__ import annotations
@@ -48,8 +52,21 @@ _MARKS = "".join(
 )
 _LONG_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{{MAX_MARK_RUN + 1},}}")
 
+# Reasons given per recommended song, the heaviest: a song matched by hundreds of liked
+# songs is explained by its strongest few, and an answer stays bounded by k times this.
+MAX_REASONS = 10
+
 # Below this many combinations, looking each up beats even measuring the alternative.
 _LOOKUPS_WITHOUT_A_SECOND_THOUGHT = 64
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule behind a recommended song: its antecedent, as the request spelled those
+    songs, and the weight it added to the song's score."""
+
+    liked: tuple[str, ...]
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -57,13 +74,15 @@ class Recommendation:
     """One answer: songs in the dataset's spelling, and how the answer was made.
 
     `songs_without_rules` are sent songs the model knows that recommend nothing alone:
-    too rare to share a playlist often enough with any other song.
+    too rare to share a playlist often enough with any other song. `because`, when asked
+    for, is aligned with `songs`: each song's reasons, none for a popularity fill.
     """
 
     songs: list[str]
     unknown_songs: list[str]
     filled: int
     songs_without_rules: list[str]
+    because: list[list[Reason]] | None = None
 
 
 class RuleIndex:
@@ -128,12 +147,14 @@ class RuleIndex:
                 known.setdefault(song_id, song)
         return known, unknown
 
-    def recommend(self, songs: list[str], k: int) -> Recommendation:
-        """Top `k` songs for someone who likes `songs`."""
+    def recommend(self, songs: list[str], k: int, explain: bool = False) -> Recommendation:
+        """Top `k` songs for someone who likes `songs`; with `explain`, the rules behind
+        each (at most twice the work of the answer alone)."""
         known, unknown = self.song_ids(songs)
         taken = set(known)
         groups, alone = self._matching_groups(sorted(taken))
         top = self._best_scored(groups, taken, k)
+        because = self._reasons(groups, top, known) if explain else None
         filled = 0
         song = 0
         while len(top) < k and song < len(self._names):
@@ -147,7 +168,32 @@ class RuleIndex:
             unknown_songs=unknown,
             filled=filled,
             songs_without_rules=[spelling for song, spelling in known.items() if song not in alone],
+            because=None if because is None else because + [[] for _ in range(filled)],
         )
+
+    def _reasons(
+        self, groups: list[int], chosen: list[int], spellings: dict[int, str]
+    ) -> list[list[Reason]]:
+        """For each chosen song, the rules of `groups` that score it, heaviest first (a
+        stable sort: equal weights stay in key order), at most MAX_REASONS."""
+        position = {song: n for n, song in enumerate(chosen)}
+        found: list[list[tuple[float, int]]] = [[] for _ in chosen]
+        weights, consequents, offsets = self._weights, self._consequents, self._offsets
+        for group in groups:
+            start, end = offsets[group], offsets[group + 1]
+            for song, weight in zip(consequents[start:end], weights[start:end], strict=True):
+                if song in position:
+                    found[position[song]].append((weight, group))
+        return [
+            [
+                Reason(
+                    tuple(spellings[song] for song in decode_antecedent(self._keys[group])),
+                    weight,
+                )
+                for weight, group in sorted(rules, key=_heaviest_first)[:MAX_REASONS]
+            ]
+            for rules in found
+        ]
 
     def _best_scored(self, groups: list[int], taken: set[int], k: int) -> list[int]:
         """The k highest summed weights of the matched groups' consequents, not `taken`;
@@ -246,6 +292,10 @@ class RuleIndex:
             bisect_left(self._keys, first_item_floor(song)),
             bisect_left(self._keys, first_item_floor(song + 1)),
         )
+
+
+def _heaviest_first(rule: tuple[float, int]) -> float:
+    return -rule[0]
 
 
 def _largest_group(offsets: array, pace: Pace) -> int:

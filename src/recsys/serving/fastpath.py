@@ -31,8 +31,9 @@ PATHS = ("/api/recommend", "/api/recommender")
 _JSON = (b"content-type", b"application/json")
 
 
-def accepted(body: bytes) -> tuple[list[str], int | None] | None:
-    """(songs, k) when `RecommendRequest` would surely accept this body; None otherwise."""
+def accepted(body: bytes) -> tuple[list[str], int | None, bool] | None:
+    """(songs, k, explain) when `RecommendRequest` would surely accept this body; None
+    otherwise."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -41,6 +42,7 @@ def accepted(body: bytes) -> tuple[list[str], int | None] | None:
         return None
     songs = payload.get("songs")
     k = payload.get("k")
+    explain = payload.get("explain", False)
     if type(songs) is not list or not 1 <= len(songs) <= MAX_SONGS:
         return None
     for song in songs:
@@ -48,7 +50,9 @@ def accepted(body: bytes) -> tuple[list[str], int | None] | None:
             return None
     if k is not None and (type(k) is not int or not 1 <= k <= MAX_K):
         return None
-    return songs, k
+    if type(explain) is not bool:
+        return None
+    return songs, k, explain
 
 
 def replay(body: bytes, receive: Receive) -> Receive:
@@ -98,10 +102,10 @@ class RecommendFastPath:
         if request is None or model is None:
             await self.app(scope, replay(body, receive), send)
             return
-        songs, k = request
+        songs, k, explain = request
         try:
             answer = await recommend_off_the_loop_if_costly(
-                model.index, songs, k or self.service.settings.top_k
+                model.index, songs, k or self.service.settings.top_k, explain
             )
             content = orjson.dumps(answer_body(model, answer))
         except Exception:  # the route meets the same failure and answers it (a JSON 500)

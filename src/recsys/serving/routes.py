@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from recsys import __version__
-from recsys.model.index import Recommendation, RuleIndex
+from recsys.model.index import Reason, Recommendation, RuleIndex
 from recsys.serving.body import read_capped
 from recsys.serving.deps import Served, Service, served_model, service
 from recsys.serving.errors import invalid_body
@@ -56,20 +56,21 @@ async def read_body(request: Request) -> bytes:
 
 
 async def recommend_off_the_loop_if_costly(
-    index: RuleIndex, songs: list[str], k: int
+    index: RuleIndex, songs: list[str], k: int, explain: bool = False
 ) -> Recommendation:
     """Answer on the event loop, unless the names need costly Unicode normalisation or
     the songs may match many rules.
 
     Names the model spells exactly cost a dict look-up; others are normalised, and a
     crafted name (hundreds of combining marks) makes that quadratic. Hundreds of liked
-    songs may each add up a full group of rules. Such requests run in a worker thread, so
-    health checks and other requests keep being answered.
+    songs may each add up a full group of rules, and explaining reads those groups again.
+    Such requests run in a worker thread, so health checks and other requests keep being
+    answered.
     """
-    cheap = len(songs) * index.rules_per_group <= RULES_ON_THE_LOOP
+    cheap = len(songs) * index.rules_per_group * (1 + explain) <= RULES_ON_THE_LOOP
     if cheap and index.normalising_cost(songs) <= NORMALISE_ON_THE_LOOP:
-        return index.recommend(songs, k)
-    return await asyncio.to_thread(index.recommend, songs, k)
+        return index.recommend(songs, k, explain)
+    return await asyncio.to_thread(index.recommend, songs, k, explain)
 
 
 @router.post(
@@ -80,6 +81,7 @@ async def recommend_off_the_loop_if_costly(
     summary="Songs you may like",
     description=(
         "Send the songs you like; get songs mined from playlists that hold them. "
+        "With `explain`, each song comes with the rules behind it (`because`). "
         "The body is JSON, with or without a JSON Content-Type."
     ),
 )
@@ -92,7 +94,7 @@ async def recommend(request: Request) -> Response:
     model = served_model(request)  # after validation: a bad body is a 422 even with no model
     parts = service(request)
     k = payload.k or parts.settings.top_k
-    answer = await recommend_off_the_loop_if_costly(model.index, payload.songs, k)
+    answer = await recommend_off_the_loop_if_costly(model.index, payload.songs, k, payload.explain)
     count_songs(parts, len(payload.songs), answer)
     return json_response(answer_body(model, answer))
 
@@ -109,8 +111,9 @@ def count_songs(parts: Service, sent: int, answer: Recommendation) -> None:
 
 
 def answer_body(model: ServedModel, answer: Recommendation) -> dict[str, Any]:
-    """The 200 answer of /api/recommend (the fast path sends the same)."""
-    return {
+    """The 200 answer of /api/recommend (the fast path sends the same); `because` only
+    when it was asked for, so an answer without it is what it always was."""
+    body = {
         "songs": answer.songs,
         "version": __version__,
         "model_date": model.model_date,
@@ -119,6 +122,15 @@ def answer_body(model: ServedModel, answer: Recommendation) -> dict[str, Any]:
         "songs_without_rules": answer.songs_without_rules,
         "filled": answer.filled,
     }
+    if answer.because is not None:
+        body["because"] = [[reason_body(reason) for reason in song] for song in answer.because]
+    return body
+
+
+def reason_body(reason: Reason) -> dict[str, Any]:
+    """One reason as JSON; the weight (a float32 in the model) to 6 significant digits,
+    which is all a float32 holds reliably."""
+    return {"liked": list(reason.liked), "weight": float(f"{reason.weight:.6g}")}
 
 
 router.add_api_route("/api/recommender", recommend, methods=["POST"], include_in_schema=False)

@@ -21,32 +21,57 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
-            "examples": [{"songs": ["HUMBLE.", "Mask Off", "XO TOUR Llif3"], "k": 5}]
+            "examples": [
+                {"songs": ["HUMBLE.", "Mask Off", "XO TOUR Llif3"], "k": 5},
+                {"songs": ["HUMBLE.", "Mask Off"], "k": 2, "explain": True},
+            ]
         },
     )
 
     songs: list[SongName] = Field(min_length=1, max_length=MAX_SONGS)
     k: int | None = Field(None, ge=1, le=MAX_K, strict=True)
+    explain: bool = Field(
+        False,
+        strict=True,
+        description="also say which sent songs led to each recommended song (`because`)",
+    )
+
+
+class Reason(BaseModel):
+    """One rule behind a recommended song."""
+
+    liked: list[str] = Field(
+        description="the rule's antecedent: sent songs, spelled as sent (one song, or more "
+        "for a model with longer rules)"
+    )
+    weight: float = Field(
+        description="what the rule added to the song's score (6 significant digits)"
+    )
+
+
+_ANSWER_EXAMPLE: dict[str, Any] = {
+    "songs": ["Bad and Boujee", "Congratulations", "Tunnel Vision"],
+    "version": "0.1.0",
+    "model_date": "2026-11-28T14:05:12.123456+00:00",
+    "model_id": "20261128T140512123456Z-3fa2c1d0",
+    "unknown_songs": [],
+    "songs_without_rules": [],
+    "filled": 0,
+}
+_EXPLAINED_EXAMPLE = {
+    **_ANSWER_EXAMPLE,
+    "songs": ["Bad and Boujee", "Tunnel Vision"],
+    "because": [
+        [{"liked": ["Mask Off"], "weight": 0.31}, {"liked": ["HUMBLE."], "weight": 0.12}],
+        [{"liked": ["HUMBLE."], "weight": 0.27}],
+    ],
+}
 
 
 class RecommendResponse(BaseModel):
     """Recommended songs in the dataset's spelling, and which model made them."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "songs": ["Bad and Boujee", "Congratulations", "Tunnel Vision"],
-                    "version": "0.1.0",
-                    "model_date": "2026-11-28T14:05:12.123456+00:00",
-                    "model_id": "20261128T140512123456Z-3fa2c1d0",
-                    "unknown_songs": [],
-                    "songs_without_rules": [],
-                    "filled": 0,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_ANSWER_EXAMPLE, _EXPLAINED_EXAMPLE]})
 
     songs: list[str]
     version: str = Field(description="recsys version of the server")
@@ -58,6 +83,12 @@ class RecommendResponse(BaseModel):
         "enough playlists with another song); they add nothing to the answer"
     )
     filled: int = Field(description="songs added from the most popular, as rules ran short")
+    because: list[list[Reason]] | None = Field(
+        None,
+        description="only with `explain`: for each of `songs`, in order, the rules that "
+        "scored it, heaviest first (the 10 heaviest at most); an empty list for a song "
+        "from the popularity fill",
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -37,6 +37,25 @@ COUNT = Kind(
 )
 
 
+def _is_reason(value: object) -> bool:
+    weight = value.get("weight") if isinstance(value, dict) else None
+    return (
+        isinstance(value, dict)
+        and TEXTS.check(value.get("liked"))
+        and isinstance(weight, int | float)
+        and not isinstance(weight, bool)
+    )
+
+
+REASONS = Kind(
+    lambda value: (
+        isinstance(value, list)
+        and all(isinstance(song, list) and all(map(_is_reason, song)) for song in value)
+    ),
+    "a list of each song's reasons (`liked` songs and a `weight`)",
+)
+
+
 @dataclass(frozen=True)
 class Shape:
     """A JSON object's fields, and the most bytes its answer may take."""
@@ -46,12 +65,18 @@ class Shape:
     optional: Mapping[str, Kind] = field(default_factory=dict)
 
 
-# The worst real answer: 100 songs, and up to the 1,000 sent songs echoed twice (unknown,
-# or without rules), each 500 characters that JSON may spell with up to 6 bytes apiece.
+# The worst real answer: 100 songs, up to the 1,000 sent songs echoed twice (unknown, or
+# without rules), and with `explain` 10 reasons per song of up to 3 sent songs each; each
+# name 500 characters that JSON may spell with up to 6 bytes apiece (about 15 MiB).
 RECOMMENDATION = Shape(
-    max_bytes=8 * MiB,
+    max_bytes=16 * MiB,
     required={"songs": TEXTS, "version": TEXT, "model_date": TEXT, "model_id": TEXT},
-    optional={"unknown_songs": TEXTS, "songs_without_rules": TEXTS, "filled": COUNT},
+    optional={
+        "unknown_songs": TEXTS,
+        "songs_without_rules": TEXTS,
+        "filled": COUNT,
+        "because": REASONS,
+    },
 )
 
 # The API lists at most 1,000,000 songs. Names in real playlist datasets take a few tens

@@ -59,11 +59,23 @@ class RecsysClient:
     def __exit__(self, *exc: object) -> None:
         self._http.close()
 
-    def recommend(self, songs: list[str], k: int | None = None) -> dict[str, Any]:
+    def recommend(
+        self, songs: list[str], k: int | None = None, explain: bool = False
+    ) -> dict[str, Any]:
+        """The answer; with `explain`, its `because` (if the server gave one) is checked to
+        hold one list of reasons per song."""
         payload: dict[str, Any] = {"songs": songs}
         if k is not None:
             payload["k"] = k
-        return self._call("POST", "/api/recommend", RECOMMENDATION, json=payload)
+        if explain:
+            payload["explain"] = True
+        answer = self._call("POST", "/api/recommend", RECOMMENDATION, json=payload)
+        if "because" in answer and len(answer["because"]) != len(answer["songs"]):
+            raise ClientError(
+                f"the recsys API at {self.base_url} answered 200 with a `because` that does "
+                "not hold one list of reasons per song"
+            )
+        return answer
 
     def songs(self, limit: int = 1000) -> list[str]:
         listing = self._call("GET", "/api/songs", SONG_LIST, params={"limit": limit})

@@ -1,5 +1,6 @@
-// recsys page: pick songs (suggestions from GET api/search), ask (POST api/recommend),
-// and follow the served model (GET api/model, polled) without reloading the page.
+// recsys page: pick songs (suggestions from GET api/search), ask (POST api/recommend,
+// with `explain`: each song says which picked songs led to it), and follow the served
+// model (GET api/model, polled) without reloading the page.
 // Plain JavaScript, no build step and no third-party code: the page must work in a
 // cluster without internet access. URLs are relative, so the page also works behind a
 // path prefix.
@@ -264,7 +265,34 @@
 
   // --- asking ---------------------------------------------------------------------
 
-  function resultItem(song, fromRules) {
+  // "“A”", "“A” with “B”", "“A”, “B” with “C”": the sent songs of one rule, together.
+  function reasonPart(liked) {
+    const part = document.createElement("span");
+    part.className = "reason";
+    liked.forEach((song, n) => {
+      if (n > 0) part.append(n === liked.length - 1 ? " with " : ", ");
+      const name = document.createElement("span");
+      name.className = "liked";
+      name.textContent = song; // the user's own spelling: text, never markup
+      part.append("“", name, "”");
+    });
+    return part;
+  }
+
+  // "Because you liked “A” and “B”": the strongest one or two rules behind a song.
+  function reasonLine(reasons, id) {
+    const line = document.createElement("span");
+    line.className = "because";
+    line.id = id;
+    line.append("Because you liked ");
+    reasons.slice(0, 2).forEach((reason, n) => {
+      if (n > 0) line.append(" and ");
+      line.append(reasonPart(reason.liked));
+    });
+    return line;
+  }
+
+  function resultItem(song, fromRules, reasons, n) {
     const item = document.createElement("li");
     const name = document.createElement("span");
     name.className = "song";
@@ -279,13 +307,20 @@
     add.setAttribute("aria-label", `Add ${song} to your songs`);
     add.addEventListener("click", () => addSong(song));
     item.append(name, badge, add);
+    if (fromRules && reasons && reasons.length) {
+      // Part of the item, so it is read with the song; Add is described by it as well.
+      const line = reasonLine(reasons, `because-${n}`);
+      add.setAttribute("aria-describedby", line.id);
+      item.append(line);
+    }
     return item;
   }
 
   function renderAnswer(answer) {
     const fromRules = answer.songs.length - answer.filled;
+    const because = answer.because || []; // for each song, its rules, strongest first
     el.results.replaceChildren(
-      ...answer.songs.map((song, n) => resultItem(song, n < fromRules)),
+      ...answer.songs.map((song, n) => resultItem(song, n < fromRules, because[n], n)),
     );
     state.answerModelId = answer.model_id;
     const filled = answer.filled ? `, ${answer.filled} from the popularity fill` : "";
@@ -322,7 +357,7 @@
       const answer = await getJson("api/recommend", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ songs: state.songs, k }),
+        body: JSON.stringify({ songs: state.songs, k, explain: true }),
       });
       renderAnswer(answer);
     } catch (error) {
