@@ -28,7 +28,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
-from typing import Any
+from typing import Any, NamedTuple
 
 from recsys.model.format import (
     MAX_ANTECEDENT,
@@ -56,14 +56,16 @@ _LONG_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{{MAX_MARK_RUN + 1},}}")
 # songs is explained by its strongest few, and an answer stays bounded by k times this.
 MAX_REASONS = 10
 
+_WEIGHT = operator.itemgetter(0)
+
 # Below this many combinations, looking each up beats even measuring the alternative.
 _LOOKUPS_WITHOUT_A_SECOND_THOUGHT = 64
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One rule behind a recommended song: its antecedent, as the request spelled those
-    songs, and the weight it added to the song's score."""
+    songs, and the weight it added to the song's score. (A tuple: an answer holds up to
+    k x MAX_REASONS of them, and a frozen dataclass costs several times more to make.)"""
 
     liked: tuple[str, ...]
     weight: float
@@ -179,18 +181,23 @@ class RuleIndex:
         position = {song: n for n, song in enumerate(chosen)}
         found: list[list[tuple[float, int]]] = [[] for _ in chosen]
         weights, consequents, offsets = self._weights, self._consequents, self._offsets
-        for group in groups:
+        for nth, group in enumerate(groups):
             start, end = offsets[group], offsets[group + 1]
             for song, weight in zip(consequents[start:end], weights[start:end], strict=True):
                 if song in position:
-                    found[position[song]].append((weight, group))
+                    found[position[song]].append((weight, nth))
+        liked = [
+            tuple(spellings[song] for song in decode_antecedent(self._keys[group]))
+            for group in groups
+        ]
         return [
             [
-                Reason(
-                    tuple(spellings[song] for song in decode_antecedent(self._keys[group])),
-                    weight,
+                Reason(liked[nth], weight)
+                for weight, nth in (
+                    sorted(rules, key=_WEIGHT, reverse=True)[:MAX_REASONS]  # stable
+                    if len(rules) > 1
+                    else rules
                 )
-                for weight, group in sorted(rules, key=_heaviest_first)[:MAX_REASONS]
             ]
             for rules in found
         ]
@@ -292,10 +299,6 @@ class RuleIndex:
             bisect_left(self._keys, first_item_floor(song)),
             bisect_left(self._keys, first_item_floor(song + 1)),
         )
-
-
-def _heaviest_first(rule: tuple[float, int]) -> float:
-    return -rule[0]
 
 
 def _largest_group(offsets: array, pace: Pace) -> int:
