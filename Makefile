@@ -34,17 +34,19 @@ run: $(VENV)/.run-installed
 demo: $(VENV)/.dev-installed
 	$(BIN)/recsys demo --out var/demo
 
-## test: set up .venv with the dev extra (no benchmark baseline), lint, run the whole suite
+## test: set up .venv with the dev extra (no benchmark baseline), lint, type-check, run the whole suite
 test: $(VENV)/.dev-installed
 	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless)
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench

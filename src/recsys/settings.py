@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # docs/training.md, "Mining parameters"). The popularity damping is chosen per dataset on
 # held-out playlists unless set. Rules of three songs added too little for their cost
 # (bench/RESULTS.md, "Quality").
-AUTO = "auto"
+AUTO: Final = "auto"
 DEFAULT_MIN_CONFIDENCE = 0.0
 DEFAULT_MAX_RULE_LENGTH = 2
 # Far above any model this format holds for a real catalogue; a cap, not a target.

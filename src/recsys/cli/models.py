@@ -146,10 +146,14 @@ def cmd_models_unpin(args: argparse.Namespace) -> int:
 
 
 def register(commands: Commands) -> None:
+    def usage(args: argparse.Namespace) -> int:  # `recsys models` alone
+        models.print_help()
+        return 2
+
     models = add_command(
         commands,
         "models",
-        lambda args: (models.print_help(), 2)[1],
+        usage,
         "List, inspect and roll back published models.",
         "  recsys models list\n  recsys models show --rules 20\n  recsys models rollback\n"
         "  recsys models unpin",

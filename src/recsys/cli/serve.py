@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import socket
 import sys
 
@@ -100,9 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http=guarded_protocol(
             settings.client_timeout, settings.max_connections, settings.metrics_port
         ),
-        # uvicorn's keep-alive timer (any byte cancels it) matches the guard's idle deadline,
-        # which no byte resets: neither closes a connection sooner than documented.
-        timeout_keep_alive=settings.client_timeout,
+        # uvicorn's keep-alive timer (any byte cancels it) is the guard's idle deadline,
+        # which no byte resets, rounded up to uvicorn's whole seconds: neither closes a
+        # connection sooner than documented.
+        timeout_keep_alive=math.ceil(settings.client_timeout),
         access_log=settings.access_log,
         # X-Forwarded-For only changes the client address, which only the access log shows.
         proxy_headers=settings.access_log,

@@ -107,7 +107,7 @@ def build_model(
     header = build_header(
         rules, params, model_id=model_id, dataset=dataset, digest=digest, tuning=tuning
     )
-    columns = {
+    columns: dict[str, list[int] | list[float]] = {
         "counts": rules.counts,
         "antecedent_keys": rules.antecedent_keys,
         "antecedent_counts": rules.antecedent_counts,

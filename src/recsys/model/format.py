@@ -40,9 +40,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
-from recsys.model.errors import ModelError
+from recsys.model.errors import ModelError as ModelError  # what every reader catches
 from recsys.model.files import opened_regular_file, read_regular_file
 from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
@@ -228,7 +228,7 @@ def _sha256(data: bytes, pace: Pace) -> str:
     return digest.hexdigest()
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

@@ -7,7 +7,7 @@ route can answer an error in another shape, or in text/plain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ class ApiError(Exception):
         status: int,
         detail: str,
         *,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -61,7 +61,7 @@ class ClientGoneError(ApiError):
         super().__init__(499, "client closed the connection before sending its body")
 
 
-def invalid(items: Iterable[dict[str, Any]]) -> ApiError:
+def invalid(items: Iterable[Mapping[str, Any]]) -> ApiError:
     """A 422 from pydantic's error items: the first one in `detail`, all of them trimmed."""
     errors = [
         {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in items

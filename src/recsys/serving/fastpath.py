@@ -13,6 +13,7 @@ every error answer still comes from the documented route. A property test
 from __future__ import annotations
 
 import orjson
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsys.serving.body import read_capped
@@ -83,7 +84,11 @@ class RecommendFastPath:
         self.app = app
         self.service = service
         # path -> its FastAPI route, which the metrics middleware reads its label from
-        self.routes = {route.path: route for route in router.routes if route.path in PATHS}
+        self.routes = {
+            route.path: route
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.path in PATHS
+        }
         assert len(self.routes) == len(PATHS), "the documented routes are missing"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

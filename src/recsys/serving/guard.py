@@ -106,7 +106,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._deadline is not None and self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(answer=self._head_started)
 
-    def eof_received(self) -> bool:
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio's allows a bool
         """The client shut its sending side. A request it sent whole still gets its
         answer; otherwise the connection closes here, through the coalescing transport
         so that an answer written in this loop step still leaves (asyncio's own close,

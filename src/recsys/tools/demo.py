@@ -62,6 +62,7 @@ class DemoSummary:
 
 
 class _FileHandler(SimpleHTTPRequestHandler):
+    _etag: str | None = None
     """Static files with an ETag and Last-Modified, answering 304 like nginx does."""
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -85,7 +86,7 @@ class _FileHandler(SimpleHTTPRequestHandler):
         return super().send_head()
 
     def end_headers(self) -> None:
-        etag = getattr(self, "_etag", None)
+        etag = self._etag
         if etag:
             self.send_header("ETag", etag)
             self._etag = None

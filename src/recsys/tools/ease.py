@@ -152,7 +152,8 @@ def _quadratic_forms(rows: sparse.csr_matrix, inverse: np.ndarray) -> np.ndarray
 
 def tuned_ease(train: Playlists, validation: Split | None, k: int) -> Tuned:
     """EASE on the train split, lambda the best of LAMBDAS by NDCG@k on `validation`."""
-    lam, ndcgs = DEFAULT_LAMBDA, {}
+    lam = DEFAULT_LAMBDA
+    ndcgs: dict[float, float] = {}
     if validation is not None:
         inner = Interactions(validation.train)
         lam, ndcgs = tune(

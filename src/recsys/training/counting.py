@@ -49,7 +49,7 @@ def frequent_pairs(
     later = _later_in_playlist(playlist)
     del playlist
     song = song.astype(np.int32)
-    blocks = (
+    blocks: Iterator[pl.DataFrame] = (
         _count_block(song, later, rows, block, songs, min_count)
         for rows, block in _blocks(song, later, songs)
     )

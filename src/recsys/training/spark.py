@@ -45,7 +45,7 @@ CONNECT_TIMEOUT = 10.0
 # spares the trainer's stderr (one line per stage) Spark's start-up banner.
 LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 INPUT_SCHEMA = "pid int, id int"
-RESULT_SCHEMA = {"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32}
+RESULT_SCHEMA = pl.Schema({"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32})
 # pyspark warns on every session about pandas 3, which this module never uses.
 PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
