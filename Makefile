@@ -58,7 +58,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
 
 .PHONY: test-images
 ## test-images: build both images with podman on a local Debian base and run them for real (root)
