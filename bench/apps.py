@@ -17,6 +17,8 @@ import uvicorn
 import yaml
 
 from recsys import __version__
+from recsys.serving.server import http_protocol
+from recsys.settings import load_settings
 
 DEPLOYMENT = Path(__file__).resolve().parent.parent / "deploy/kustomize/base/deployment.yaml"
 
@@ -49,23 +51,12 @@ def deployed_command(data_dir: Path, port: int, metrics_port: int) -> tuple[list
 def deployed_app():  # type: ignore[no-untyped-def]
     """`recsys serve`'s app from RECSYS_* settings, for `uvicorn --factory` (bench.workers)."""
     from recsys.serving.app import create_app
-    from recsys.settings import load_settings
 
     return create_app(load_settings())
 
 
-def _deployed_protocol():  # type: ignore[no-untyped-def]
-    from recsys.serving.guard import guarded_protocol
-    from recsys.settings import load_settings
-
-    settings = load_settings()
-    return guarded_protocol(
-        settings.client_timeout, settings.max_connections, settings.metrics_port
-    )
-
-
 # `recsys serve`'s HTTP protocol (its limits, one write per answer), for `uvicorn --http`.
-DeployedProtocol = _deployed_protocol()
+DeployedProtocol = http_protocol(load_settings())
 
 
 async def raw_constant(scope, receive, send) -> None:  # type: ignore[no-untyped-def]

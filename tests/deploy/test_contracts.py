@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from recsys.cli.main import build_parser
-from recsys.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
+from recsys.serving.server import GRACEFUL_SHUTDOWN_SECONDS
 from recsys.settings import Settings
 from tests.support.manifests import (
     REPO,

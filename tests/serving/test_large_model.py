@@ -8,6 +8,7 @@ from pathlib import Path
 
 from recsys.model.repository import publish
 from recsys.model.rules import RuleSet
+from recsys.serving.deps import app_service
 from recsys.settings import Settings, WatchMode
 from tests.support.app import AppClient, in_process
 from tests.support.models import (
@@ -22,7 +23,7 @@ TICK = 0.002
 
 async def longest_stall(app: AppClient, model_id: str, limit: float) -> tuple[float, int]:
     """Tick every TICK seconds until `model_id` is served; the longest gap beyond a tick."""
-    store = app.app.state.service.store
+    store = app_service(app.app).store
     longest, ticks = 0.0, 0
     deadline = time.monotonic() + limit
     last = time.monotonic()

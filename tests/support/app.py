@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from prometheus_client import generate_latest
 
 from recsys.serving import create_app
+from recsys.serving.deps import app_service
 from recsys.settings import Settings
 from tests.support.metrics import metric_value
 
@@ -47,7 +48,7 @@ class AppClient:
 
     def metric(self, name: str, default: float | None = None, **labels: str) -> float:
         """A series of the app's registry, as its metrics port would expose it."""
-        text = generate_latest(self.app.state.service.metrics.registry).decode()
+        text = generate_latest(app_service(self.app).metrics.registry).decode()
         return metric_value(text, name, default, **labels)
 
 

@@ -18,6 +18,7 @@ from recsys.serving.loader import LoadOutcome, ModelLoader
 from recsys.serving.metrics import RequestMetricsMiddleware, ServiceMetrics
 from recsys.serving.pages import install_pages
 from recsys.serving.routes import router
+from recsys.serving.search import SearchCache
 from recsys.serving.store import ModelStore
 from recsys.serving.watcher import ModelWatcher
 from recsys.settings import Settings
@@ -40,7 +41,7 @@ class ServiceApp(FastAPI):
         await (self.front or super().__call__)(scope, receive, send)
 
 
-def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, fast_path: bool = True) -> ServiceApp:
     """One app = one store, one registry, one watcher; nothing global.
 
     `fast_path=False` leaves `/api/recommend` to the FastAPI route alone: the tests compare
@@ -72,7 +73,9 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         docs_url=None,  # install_pages serves /docs with Swagger UI from the package
         redoc_url=None,  # ReDoc would load from a CDN: a blank page offline
     )
-    service = Service(settings=settings, store=store, metrics=metrics, loader=loader)
+    service = Service(
+        settings=settings, store=store, metrics=metrics, loader=loader, searches=SearchCache()
+    )
     app.state.service = service
     app.include_router(router)
     install_pages(app)

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.applications import Starlette
 
 from recsys.serving.errors import NoModelError
 from recsys.serving.loader import ModelLoader
 from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.search import SearchCache
 from recsys.serving.store import ModelStore, ServedModel
 from recsys.settings import Settings
 
@@ -27,10 +29,19 @@ class Service:
     store: ModelStore
     metrics: ServiceMetrics
     loader: ModelLoader
+    searches: SearchCache
+
+
+def app_service(app: Starlette) -> Service:
+    """The one `Service` that `create_app` stored on `app`."""
+    parts = app.state.service
+    if not isinstance(parts, Service):
+        raise TypeError("the app was not made by create_app")
+    return parts
 
 
 def service(request: Request) -> Service:
-    return request.app.state.service
+    return app_service(request.app)
 
 
 def served_model(request: Request) -> ServedModel:

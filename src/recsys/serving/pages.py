@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from recsys.serving.deps import served_model
+from recsys.serving.deps import served_model, service
 from recsys.serving.schemas import ErrorResponse
-from recsys.serving.search import MAX_LIMIT, SearchCache
+from recsys.serving.search import MAX_LIMIT
 from recsys.songs import MAX_SONG_LENGTH
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,8 +74,7 @@ async def search(
     """Suggestions as the user types: at most `limit` of the served model's songs whose
     name starts with `q`, most popular first, and how many songs match in all."""
     model = served_model(request)  # after validation: bad input is a 422 even with no model
-    searches: SearchCache = request.app.state.song_search
-    found = (await searches.get(model.index)).search(q, limit)
+    found = (await service(request).searches.get(model.index)).search(q, limit)
     body = {"songs": found.songs, "matches": found.matches, "model_id": model.model_id}
     return Response(orjson.dumps(body), media_type="application/json")
 
@@ -123,6 +122,5 @@ def install_pages(app: FastAPI) -> None:
     """
     if app.docs_url is not None:
         raise RuntimeError("create the app with docs_url=None: install_pages serves /docs")
-    app.state.song_search = SearchCache()
     app.include_router(router)
     app.router.routes.append(PackageFiles(STATIC).mount)
