@@ -23,6 +23,7 @@ from recsys.model.rules import RuleSet
 from recsys.serving import fastpath
 from recsys.serving.fastpath import PATHS, RecommendFastPath, accepted
 from recsys.serving.routes import router
+from recsys.serving.schemas import RecommendRequest
 from recsys.settings import Settings
 from recsys.songs import normalize_song_name
 from recsys.training.holdout import rules_recommender
@@ -89,13 +90,23 @@ def likely_valid(known: list[str]) -> st.SearchStrategy[bytes]:
     name = st.sampled_from(known) | st.text(min_size=0, max_size=501)
     request = st.fixed_dictionaries(
         {"songs": st.lists(name, min_size=0, max_size=12)},
-        optional={
-            "k": st.none() | st.integers(min_value=-1, max_value=102),
-            "explain": st.booleans() | st.none() | st.integers(0, 1) | st.just("true"),
-            "x": st.text(),
-        },
+        optional={**OPTIONAL_FIELDS, "x": st.text()},
     )
     return request.map(lambda value: json.dumps(value, ensure_ascii=False).encode())
+
+
+# Values for every optional field of RecommendRequest, valid and not.
+OPTIONAL_FIELDS = {
+    "k": st.none() | st.integers(min_value=-1, max_value=102),
+    "explain": st.booleans() | st.none() | st.integers(0, 1) | st.just("true"),
+}
+
+
+def test_the_fast_path_and_these_tests_know_every_field_of_the_request() -> None:
+    """A field added to the schema must be read by the fast path (else it would answer as
+    if the field were not sent) and generated here (else nothing would notice)."""
+    assert set(RecommendRequest.model_fields) == set(fastpath.FIELDS)
+    assert set(RecommendRequest.model_fields) == {"songs", *OPTIONAL_FIELDS}
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,15 @@
 """The hot route without the framework: `POST /api/recommend` (and its alias) answered by
 a pure ASGI wrapper around the FastAPI app.
 
-It reads the body under the same limits as the route (`body.read_capped`, so the same
-413, 408 and 499), parses it with orjson and checks it against `RecommendRequest`'s
-limits by hand. It answers only a request it is sure the route would answer 200, with the
-same bytes. Anything else (not JSON, any invalid field, anything orjson and pydantic might
-read differently, no model yet) goes to the FastAPI route with the body already read, so
-every error answer still comes from the documented route. A property test
-(tests/serving/test_fastpath.py) holds the two to the same answers.
+It reads the body under the same limits as the route (`body.read_capped`), and renders
+the errors of reading it (413, 408, 499) itself, with the route's own `ApiError`s and
+`render`. It parses the body with orjson and checks it against `RecommendRequest`'s
+limits by hand, field by field (FIELDS). It answers only a request it is sure the route
+would answer 200, with the same bytes. Anything else (not JSON, any invalid field,
+anything orjson and pydantic might read differently, no model yet) goes to the FastAPI
+route with the body already read, so every other error answer comes from the documented
+route. Tests (tests/serving/test_fastpath.py) hold the two to the same answers, and FIELDS
+to the schema's fields.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from recsys.serving.schemas import MAX_K, MAX_SONGS
 from recsys.songs import MAX_SONG_LENGTH
 
 PATHS = ("/api/recommend", "/api/recommender")
+# The fields of `RecommendRequest` that `accepted` reads and checks; a field the schema
+# gains must be read here too, or the fast path would answer as if it were not sent.
+FIELDS = ("songs", "k", "explain")
 _JSON = (b"content-type", b"application/json")
 
 
