@@ -1,4 +1,5 @@
-# Every target sets up what it needs: a fresh clone needs nothing but python3 and make.
+# Every target sets up what it needs: a fresh clone needs nothing but python3 and make
+# (`make test` also installs, with apt, the system packages its tests need: .ci/test-deps).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,20 +10,22 @@ PYTEST_ARGS ?=
 .PHONY: run demo test lint format bench clean
 
 $(BIN)/python:
+	@echo "make: creating $(VENV), then installing recsys into it (a minute or two, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamps record which extras are installed; editing pyproject.toml reinstalls.
+# pip names each package as it goes, so a first install shows its progress.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[serve,train]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[serve,train]'
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	touch $@ $(VENV)/.run-installed
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[bench]'
 	touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
 
 ## run: set up .venv, train the bundled sample into $(DATA_DIR) (if it changed), serve it
@@ -36,9 +39,7 @@ demo: $(VENV)/.dev-installed
 
 ## test: set up .venv with the dev extra (no benchmark baseline), lint, type-check, run the whole suite
 test: $(VENV)/.dev-installed
-	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
-	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless)
-	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
+	.ci/test-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

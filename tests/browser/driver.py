@@ -1,7 +1,7 @@
 """Headless Chromium, driven by selenium, for the browser tests.
 
-The browser and its driver are Debian's `chromium` and `chromium-driver`, which `.ci/run`
-installs where missing. Nothing is downloaded: the driver's path is given, so Selenium
+The browser and its driver are Debian's `chromium` and `chromium-driver`, which `make test`
+installs where missing (.ci/test-deps). Nothing is downloaded: the driver's path is given, so Selenium
 Manager never runs. A machine without them fails the tests with a message saying how to
 install them; the tests never skip, so CI cannot pass without a browser having run them.
 
@@ -28,7 +28,7 @@ DRIVERS = ("chromedriver",)
 INSTALL = (
     "the browser tests need headless Chromium and its driver: install Debian's "
     "`chromium` and `chromium-driver` (apt-get install chromium chromium-driver), "
-    "as .ci/run does where they are missing"
+    "as `make test` does where they are missing (.ci/test-deps)"
 )
 WAIT = 15.0  # seconds any one expected change may take before a test fails
 T = TypeVar("T")
