@@ -208,7 +208,7 @@ def test_bad_models_never_displace_a_good_one(
         answer = httpx.post(f"{server.url}/api/recommend", json=liked)
         assert answer.status_code == 200, case
         assert answer.json()["model_id"] == good_info["model_id"], case
-        time.sleep(1.2)  # two re-checks later: still counted once, still the good model
+        # counted once however often it is polled: tests/serving/test_loader.py
         assert server.metric("recsys_model_reloads_total", result="failed") == failures + 1, case
 
         model_id, _ = publish_rules(data_dir, ds1_rules)
@@ -245,7 +245,7 @@ def test_an_unreadable_pointer_counts_once_and_the_model_keeps_serving(
     assert wait_for(
         lambda: server.metric("recsys_model_reloads_total", default=0, result="failed") > 0, 10
     )
-    time.sleep(1.5)  # seven more polls of the same directory
+    # counted once however often it is polled: tests/serving/test_loader.py
     assert server.metric("recsys_model_reloads_total", result="failed") == 1
     assert httpx.get(f"{server.url}/readyz").json()["model_id"] == model_id
     (data_dir / POINTER_NAME).rmdir()

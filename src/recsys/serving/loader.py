@@ -79,6 +79,7 @@ class ModelLoader:
             return self._fail(_Attempt(b"", _state(path)), _reason(error))
         current = self.store.current
         if current is not None and raw == current.pointer_bytes:
+            self._failed = None  # back to the served state: a later break is a new one
             return LoadOutcome.UNCHANGED
         try:
             pointer = parse_pointer(raw)
