@@ -20,7 +20,8 @@ from bench.apps import deployed_command
 from bench.common import free_port
 from recsys.model.build import BuiltModel
 from recsys.model.format import encode_model
-from recsys.model.repository import load_current, publish
+from recsys.model.pointer import load_current
+from recsys.model.repository import publish
 
 READY_WITHIN = 300.0  # seconds the bench waits for /readyz before it gives up
 

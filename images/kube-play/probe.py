@@ -93,7 +93,7 @@ def live(container: str, port: str) -> None:
 
     wait(container, LIVE_WITHIN, "/healthz answering 200", healthz)
     print(f"GET /healthz -> 200 (live, {container})")
-    for path, body in [("/readyz", None), ("/api/recommend", {"songs": ["HUMBLE."]})]:
+    for path, body in [("/readyz", None), ("/api/recommend", {"songs": ["Gold"]})]:
         answer = call(port, path, body)
         if answer[0] != 503:
             fail(f"{path} before any model: expected 503, got {shown(answer)}")

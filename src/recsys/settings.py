@@ -71,12 +71,34 @@ class Settings(BaseSettings):
         le=4,
         description="Most songs in one rule (antecedent + consequent).",
     )
-    top_k: int = Field(10, ge=1, le=100)
-    watch: WatchMode = WatchMode.AUTO
-    poll_interval: float = Field(2.0, gt=0, le=3600)
-    keep_models: int = Field(5, ge=1)
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    top_k: int = Field(
+        10, ge=1, le=100, description="Songs per answer when a request gives no `k` (1-100)."
+    )
+    watch: WatchMode = Field(
+        WatchMode.AUTO,
+        description='How `serve` notices a new current.json: "events" (inotify), "poll" (for '
+        'NFS-like volumes), or "auto" (events, polling where there are none).',
+    )
+    poll_interval: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Seconds between polls, and between the re-checks `serve` makes in every "
+        "watch mode; rounded up, the 503's Retry-After.",
+    )
+    keep_models: int = Field(
+        5,
+        ge=1,
+        description="Models each publish keeps: the newest this many, and the current one's "
+        "rollback target (so up to this + 2 files while a publish writes).",
+    )
+    host: str = Field("127.0.0.1", description="Address the API (`serve`) listens on.")
+    port: int = Field(
+        8000,
+        ge=0,
+        le=65535,
+        description="Port of the API (`serve`); metrics have RECSYS_METRICS_PORT.",
+    )
     max_dataset_bytes: int = Field(
         512 * 1024 * 1024, gt=0, description="Downloads larger than this are refused."
     )

@@ -1,9 +1,10 @@
 """Headless Chromium, driven by selenium, for the browser tests.
 
 The browser and its driver are Debian's `chromium` and `chromium-driver`, which `make test`
-installs where missing (.ci/test-deps). Nothing is downloaded: the driver's path is given, so Selenium
-Manager never runs. A machine without them fails the tests with a message saying how to
-install them; the tests never skip, so CI cannot pass without a browser having run them.
+installs where missing (.ci/test-deps). Nothing is downloaded: the driver's path is given,
+so Selenium Manager never runs. A machine without them fails the tests with a message
+saying how to install them; the tests never skip, so CI cannot pass without a browser
+having run them.
 
 The browser can resolve no host name (`--host-resolver-rules`), so a page that needed
 anything from the internet (a CDN) would fail here as it would in a cluster without

@@ -5,8 +5,8 @@ Grafana dashboard whose queries are PromQL, and kinds the ArgoCD project admits.
 
 kubernetes-validate has no schema for the Prometheus Operator's CRDs: the PodMonitor and the
 PrometheusRule are checked against the fields of their CRDs (monitoring.coreos.com/v1) here.
-promtool is a requirement (`make test` installs the prometheus package, .ci/test-deps): without it these tests
-fail, they do not skip.
+promtool is a requirement (`make test` installs the prometheus package, .ci/test-deps):
+without it these tests fail, they do not skip.
 """
 
 from __future__ import annotations

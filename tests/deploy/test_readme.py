@@ -1,17 +1,28 @@
 """The docs: deployment instructions that name things that exist, by the names they have;
-a short README; no citation of anything outside the project; links that resolve; and
-measured figures quoted verbatim from bench/RESULTS.md, never retyped."""
+a short README whose route table holds every route of the API; example songs a newcomer can
+send to the bundled sample, with the answers it really gives; no citation of anything
+outside the project; links that resolve; and measured figures quoted verbatim from
+bench/RESULTS.md, never retyped."""
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from recsys.cli.main import build_parser
+from recsys.settings import Settings
+from recsys.training.trainer import train
+from tests.support.app import AppClient, in_process
 from tests.support.manifests import OVERLAYS_DIR, REPO
+from tests.support.paths import SAMPLE_DS1
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"
@@ -142,6 +153,135 @@ def test_every_relative_link_resolves(page: Path) -> None:
         assert resolved.exists(), f"{page.name} links to {link}, which does not exist"
         if anchor and resolved.suffix == ".md":
             assert anchor in anchors(resolved), f"{page.name} links to {link}: no such heading"
+
+
+# --- the API and its examples --------------------------------------------------------------
+
+# A route as the README's table names it: `GET /api/songs?limit=N` names GET /api/songs.
+ROUTE = re.compile(r"`(GET|POST|PUT|PATCH|DELETE|HEAD) (/[^`?\s]*)")
+# A request body of the docs' curl examples, and the answer printed under it.
+CURL_BODY = re.compile(r"^curl -s \S+/api/recommend -d '(\{.*\})'$", re.M)
+
+
+def readme_routes() -> set[tuple[str, str]]:
+    """(method, path) of every row of the README's route table."""
+    text = README.read_text()
+    table = text[text.index("## The API at a glance") :]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    return {(method, path) for row in rows for method, path in ROUTE.findall(row.split("|")[1])}
+
+
+@pytest.fixture(scope="module")
+def sample_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
+    """The API serving what `make run` serves: the bundled sample, trained with the defaults."""
+    data_dir = tmp_path_factory.mktemp("sample") / "data"
+    train(
+        Settings(data_dir=data_dir, dataset_url=str(SAMPLE_DS1)),
+        force=False,
+        report=lambda line: None,
+    )
+    with in_process(Settings(data_dir=data_dir)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def openapi(sample_app: AppClient) -> dict[str, Any]:
+    schema: dict[str, Any] = sample_app.get("/openapi.json").json()
+    return schema
+
+
+def test_every_route_of_the_openapi_schema_is_in_the_readme(openapi: dict[str, Any]) -> None:
+    routes = {(method.upper(), path) for path, ops in openapi["paths"].items() for method in ops}
+    assert routes
+    missing = sorted(routes - readme_routes())
+    assert not missing, f"README.md's route table lacks {missing}"
+
+
+def sample_songs() -> set[str]:
+    with SAMPLE_DS1.open(newline="", encoding="utf-8") as handle:
+        return {row["track_name"] for row in csv.DictReader(handle)}
+
+
+def openapi_examples(openapi: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """The request examples of POST /api/recommend, and its answer examples."""
+    operation = openapi["paths"]["/api/recommend"]["post"]
+    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    answer = openapi["components"]["schemas"]["RecommendResponse"]
+    return request["examples"], answer["examples"]
+
+
+def curl_examples() -> list[tuple[Path, dict[str, Any]]]:
+    """Each curl to /api/recommend of the README and docs/, with its request body."""
+    return [
+        (page, json.loads(body))
+        for page in MARKDOWN
+        for body in CURL_BODY.findall(page.read_text())
+    ]
+
+
+def recommend_help_songs() -> list[str]:
+    """The songs quoted in `recsys recommend --help`'s examples."""
+    parser = build_parser()
+    text = next(
+        action.choices["recommend"].format_help()
+        for action in parser._actions
+        if hasattr(action, "choices") and isinstance(action.choices, dict)
+    )
+    lines = text[text.index("examples:") :].splitlines()
+    return [song for line in lines for song in re.findall(r'"([^"]+)"', line.split("#")[0])]
+
+
+def test_example_songs_are_songs_of_the_bundled_sample(openapi: dict[str, Any]) -> None:
+    """What /docs' "Try it out", the README's curl and `recommend --help` send is in
+    data/sample/ds1.csv, spelt as there: a newcomer's first request names known songs."""
+    requests, answers = openapi_examples(openapi)
+    named = {
+        "/docs request examples": [song for body in requests for song in body["songs"]],
+        "/docs answer examples": [
+            song
+            for answer in answers
+            for song in [
+                *answer["songs"],
+                *(s for reasons in answer.get("because", []) for r in reasons for s in r["liked"]),
+            ]
+        ],
+        "curl examples": [song for _, body in curl_examples() for song in body["songs"]],
+        "recsys recommend --help": recommend_help_songs(),
+    }
+    known = sample_songs()
+    for where, songs in named.items():
+        assert songs, f"{where}: no songs found"
+        unknown = sorted(set(songs) - known)
+        assert not unknown, f"{where}: not songs of {SAMPLE_DS1.name}: {unknown}"
+    readme = [body for page, body in curl_examples() if page == README]
+    assert readme, "README.md has no curl example"
+
+
+def without_identity(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer without what changes with every training run (the model's id and date)."""
+    return {key: value for key, value in answer.items() if key not in ("model_id", "model_date")}
+
+
+def test_the_openapi_answer_examples_are_what_the_sample_answers(
+    sample_app: AppClient, openapi: dict[str, Any]
+) -> None:
+    """Each answer example is the real answer to the request example of the same place."""
+    requests, answers = openapi_examples(openapi)
+    assert len(requests) == len(answers)
+    for request, shown in zip(requests, answers, strict=True):
+        answer = sample_app.post("/api/recommend", json=request).json()
+        assert answer["songs_without_rules"] == [], request
+        assert without_identity(shown) == without_identity(answer), request
+
+
+def test_the_readme_curl_answer_is_what_the_sample_answers(sample_app: AppClient) -> None:
+    """The README prints the answer under its curl: the same songs the sample gives."""
+    text = README.read_text()
+    (match,) = re.finditer(r"^curl -s \S+/api/recommend -d '(\{.*\})'\n((?:[{ ].*\n)+)", text, re.M)
+    request, shown = json.loads(match.group(1)), json.loads(match.group(2))
+    answer = sample_app.post("/api/recommend", json=request).json()
+    assert answer["unknown_songs"] == answer["songs_without_rules"] == []
+    assert without_identity(shown) == without_identity(answer)
 
 
 # --- measured figures ----------------------------------------------------------------------

@@ -16,14 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from recsys.model.repository import (
-    LOCK_NAME,
-    MODELS_DIR,
-    POINTER_NAME,
-    TEMP_MARK,
-    load_current,
-    read_pointer,
-)
+from recsys.model.pointer import load_current, read_pointer
+from recsys.model.repository import LOCK_NAME, MODELS_DIR, POINTER_NAME, TEMP_MARK
 from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.processes import recsys_env, run_recsys
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys.model.repository import MODELS_DIR, read_pointer
+from recsys.model.pointer import read_pointer
+from recsys.model.repository import MODELS_DIR
 from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.processes import Completed, assert_failed_cleanly, run_recsys, snapshot_dir
 

@@ -21,9 +21,11 @@ import httpx
 import pytest
 
 from recsys.model.build import BuiltModel, DatasetInfo, build_model
-from recsys.model.catalog import MODELS_DIR, PIN_NAME
+from recsys.model.catalog import MODELS_DIR
 from recsys.model.format import decode_model, encode_model
-from recsys.model.repository import LOCK_NAME, TEMP_MARK, publish, read_pointer
+from recsys.model.pins import PIN_NAME
+from recsys.model.pointer import read_pointer
+from recsys.model.repository import LOCK_NAME, TEMP_MARK, publish
 from recsys.model.rules import RuleSet
 from recsys.training.refresh import STATE_NAME
 from tests.support.models import PARAMS

@@ -103,7 +103,7 @@ def test_refresh_keeps_url_secrets_out_of_outputs_and_files(
     [
         ({"status": 404}, {}, "HTTP 404 Not Found"),
         ({"hang_seconds": 3.0}, {"RECSYS_HTTP_TIMEOUT": "0.5"}, "timed out after 0.5 s"),
-        ({}, {"RECSYS_MAX_DATASET_BYTES": "1000"}, "larger than the cap"),
+        ({}, {"RECSYS_MAX_DATASET_BYTES": "1000"}, "larger than the cap of 1000 bytes"),
         ({"redirects": {"/playlists.csv": "http://127.0.0.1:9/x?sig=abc"}}, {}, "redirect"),
     ],
 )

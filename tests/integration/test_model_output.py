@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from recsys.model.build import DatasetInfo, build_model
-from recsys.model.repository import MODELS_DIR, load_current, publish
+from recsys.model.pointer import load_current
+from recsys.model.repository import MODELS_DIR, publish
 from recsys.model.rules import RuleSet
 from tests.support.http_server import DatasetServer
 from tests.support.models import PARAMS

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from recsys.model.repository import read_pointer
+from recsys.model.pointer import read_pointer
 from recsys.model.rules import RuleSet
 from tests.support.models import publish_rules
 from tests.support.paths import SAMPLE_SONGS

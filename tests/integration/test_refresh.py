@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.model.repository import read_pointer
+from recsys.model.pointer import read_pointer
 from tests.support.http_server import DatasetServer
 from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.processes import assert_failed_cleanly, run_recsys, snapshot_dir

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys.model.repository import MODELS_DIR, PIN_NAME, load_current, read_pointer
+from recsys.model.pointer import load_current, read_pointer
+from recsys.model.repository import MODELS_DIR, PIN_NAME
 from tests.support.http_server import DatasetServer
 from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.processes import Completed, assert_failed_cleanly, run_recsys, snapshot_dir
@@ -126,7 +127,7 @@ def test_force_and_unpin_release_the_pin(trained: Path) -> None:
     assert published(train(trained, SAMPLE_DS2)) == read_pointer(trained).model_id
     nothing = run_recsys("models", "unpin", data_dir=trained)
     assert nothing.returncode == 0
-    assert nothing.stdout.startswith("nothing pinned")
+    assert nothing.stdout.strip() == f"nothing pinned in {trained}"
 
 
 def test_a_rollback_sticks_against_refresh_without_304(

@@ -1,7 +1,7 @@
 """The Spark engine over Spark Connect: a real Connect server (pyspark's own, in local mode)
 and a client process with no Java at all, as a trainer image without a JVM would run it.
 
-The counts must match the local engine's exactly, as in tests/unit/test_spark.py; this file
+The counts must match the local engine's exactly, as in tests/integration/test_spark.py; this file
 checks the other road the data takes (Arrow chunks over gRPC instead of Py4J) and the claim
 of docs/spark.md that a Connect client needs no JVM.
 """

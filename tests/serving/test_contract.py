@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recsys import __version__
-from recsys.model.repository import read_pointer
+from recsys.model.pointer import read_pointer
 from recsys.model.rules import RuleSet
 from recsys.serving.schemas import RecommendResponse
 from recsys.settings import Settings

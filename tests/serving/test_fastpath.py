@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from recsys.model.format import ModelFile, decode_antecedent
 from recsys.model.index import MAX_REASONS, RuleIndex
-from recsys.model.repository import load_current
+from recsys.model.pointer import load_current
 from recsys.model.rules import RuleSet
 from recsys.serving import fastpath
 from recsys.serving.fastpath import PATHS, RecommendFastPath, accepted

@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from recsys.model.repository import POINTER_NAME, read_pointer
+from recsys.model.pointer import POINTER_NAME, read_pointer
 from recsys.model.rules import RuleSet
 from recsys.serving.loader import LoadOutcome, ModelLoader
 from recsys.serving.metrics import ServiceMetrics

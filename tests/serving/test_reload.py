@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recsys.model.pointer import read_pointer
 from recsys.model.repository import (
     MODELS_DIR,
     POINTER_NAME,
     Pointer,
-    read_pointer,
     write_atomically,
 )
 from recsys.model.rules import RuleSet

@@ -207,11 +207,12 @@ def test_search_equals_brute_force_on_many_buckets_and_blocks() -> None:
 
 
 class FakeIndex:
-    """What the cache needs of a RuleIndex: its songs, most popular first."""
+    """What the cache needs of a RuleIndex: its songs, most popular first, and their keys."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.song_count = len(names)
+        self.song_keys = [normalize_song_name(name) for name in names]
 
     def popular(self, limit: int) -> list[str]:
         return self.names[:limit]

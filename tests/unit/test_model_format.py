@@ -21,7 +21,7 @@ from recsys.model.format import (
     encode_antecedent,
     first_item_floor,
 )
-from recsys.model.repository import parse_pointer
+from recsys.model.pointer import parse_pointer
 from recsys.model.rules import MiningParams, RuleSet
 
 antecedents = st.lists(

@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 
 from recsys.model.build import BuiltModel, DatasetInfo, build_model
-from recsys.model.catalog import (
-    MODELS_DIR,
-    PIN_NAME,
-    previous_model,
-    retained,
-    room_to_spare,
-    scan_models,
-)
+from recsys.model.catalog import MODELS_DIR, previous_model, scan_models
 from recsys.model.format import ModelError
 from recsys.model.ordering import PUBLICATIONS_NAME
-from recsys.model.repository import PublishError, publish, read_pointer
+from recsys.model.pins import PIN_NAME
+from recsys.model.pointer import read_pointer
+from recsys.model.repository import PublishError, publish
+from recsys.model.retention import retained, room_to_spare
 from recsys.model.rollback import rollback, unpin
 from recsys.model.rules import RuleSet
 from recsys.training.trainer import shrink_vet

@@ -151,10 +151,10 @@ def register(commands: Commands) -> None:
         "recommend",
         cmd_recommend,
         "Ask the API for songs you may like.",
-        '  recsys recommend "HUMBLE." "Mask Off"\n'
+        '  recsys recommend "Forever Ghost" "Gold"             # songs of the bundled sample\n'
         "  recsys recommend --random 3 --songs-file data/sample/songs.csv --k 5\n"
         "  recsys recommend --random 2 --url http://10.0.0.5:30080 --json\n"
-        '  recsys recommend --explain "HUMBLE."   # which of your songs led to each',
+        '  recsys recommend --explain "Forever Ghost" "Gold"   # which of your songs led to each',
         [api_url_flag(), json_flag("print the raw JSON answer")],
     )
     recommend.add_argument("songs", nargs="*", metavar="SONG", help="songs you like")

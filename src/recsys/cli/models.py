@@ -25,8 +25,8 @@ from recsys.cli.common import (
 
 def _pin_line(data_dir: Path, live: str | None) -> str | None:
     """What the pin file says, as `models list` shows it (None when there is none)."""
-    from recsys.model.catalog import read_pin
     from recsys.model.format import ModelError
+    from recsys.model.pins import read_pin
 
     try:
         pin = read_pin(data_dir)
@@ -44,16 +44,22 @@ def _pin_line(data_dir: Path, live: str | None) -> str | None:
     )
 
 
+def _looked_in(folder: Path) -> str:
+    """The folder a command looked in, as its messages name it: run elsewhere, or with
+    another RECSYS_DATA_DIR, a command must say where it found nothing."""
+    return f"{folder}" if folder.is_dir() else f"{folder} (no such directory)"
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from recsys.model.catalog import list_models
-    from recsys.model.repository import live_pointer
+    from recsys.model.catalog import MODELS_DIR, list_models
+    from recsys.model.pointer import live_pointer
 
     data_dir = settings_from(args).data_dir
     pointer = live_pointer(data_dir)
     live = pointer.model_id if pointer else None
     rows, junk = list_models(data_dir, live)
     if not rows:
-        print("no models published yet")
+        print(printable(f"no models published yet in {_looked_in(data_dir / MODELS_DIR)}"))
     else:
         print(f"  {'model id':<33} {'trained (UTC)':<26} {'rules':>8} {'songs':>7}  dataset sha256")
     for row in rows:
@@ -74,12 +80,12 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 def _model_to_show(data_dir: Path, model_id: str | None) -> Any:
     from recsys.model.catalog import MODEL_ID, MODEL_SUFFIX, MODELS_DIR
     from recsys.model.format import ModelError, read_model
-    from recsys.model.repository import load_current
+    from recsys.model.pointer import load_current
 
     if model_id is None:
         current = load_current(data_dir)
         if current is None:
-            raise ModelError(f"no model published yet in {data_dir}")
+            raise ModelError(f"no model published yet in {_looked_in(data_dir)}")
         return current[1]
     if not MODEL_ID.match(model_id):
         raise ModelError(f"no published model {model_id!r} in {data_dir / MODELS_DIR}")
@@ -128,8 +134,8 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_models_unpin(args: argparse.Namespace) -> int:
-    from recsys.model.catalog import read_pin
     from recsys.model.format import ModelError
+    from recsys.model.pins import read_pin
     from recsys.model.rollback import unpin
 
     data_dir = settings_from(args).data_dir
@@ -138,7 +144,7 @@ def cmd_models_unpin(args: argparse.Namespace) -> int:
     except ModelError:
         pin = None
     if not unpin(data_dir):
-        print("nothing pinned")
+        print(printable(f"nothing pinned in {_looked_in(data_dir)}"))
         return 0
     held = f" ({pin.model_id} was pinned)" if pin else ""
     print(f"unpinned{held}: train and refresh publish new datasets again")
@@ -160,28 +166,41 @@ def register(commands: Commands) -> None:
     )
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     data_dir = data_dir_flag()
-    listing = actions.add_parser(
-        "list", help="published models in publish order; the pin; junk files", parents=[data_dir]
+    add_command(
+        actions,
+        "list",
+        cmd_models_list,
+        "Published models in publish order (* marks the current one); the pin; junk files.",
+        "  recsys models list\n  recsys models list --data-dir /data   # the volume, in a pod",
+        [data_dir],
     )
-    listing.set_defaults(handler=cmd_models_list)
-    show = actions.add_parser(
+    show = add_command(
+        actions,
         "show",
-        help="a model's metadata and top rules",
-        parents=[data_dir, json_flag("JSON lines: metadata, then rules")],
+        cmd_models_show,
+        "A model's metadata and top rules (weight, confidence, lift, support).",
+        "  recsys models show                    # the current model, its 10 heaviest rules\n"
+        "  recsys models show MODEL_ID --rules 20\n"
+        "  recsys models show --json --rules 0   # the metadata alone, as JSON",
+        [data_dir, json_flag("JSON lines: metadata, then rules")],
     )
-    show.set_defaults(handler=cmd_models_show)
     show.add_argument("model_id", nargs="?", help="default: the current model")
     show.add_argument("--rules", type=int, default=10, help="how many top rules (default 10)")
-    back = actions.add_parser(
+    back = add_command(
+        actions,
         "rollback",
-        help="point the service at an older model and pin it there until the dataset changes",
-        parents=[data_dir],
+        cmd_models_rollback,
+        "Point the service at an older model and pin it there until the dataset changes.",
+        "  recsys models rollback                # to the model served before the current one\n"
+        "  recsys models rollback MODEL_ID       # or to one `recsys models list` shows",
+        [data_dir],
     )
-    back.set_defaults(handler=cmd_models_rollback)
     back.add_argument("model_id", nargs="?", help="default: the model before the current one")
-    release = actions.add_parser(
+    add_command(
+        actions,
         "unpin",
-        help="let train and refresh publish again after a rollback (removes pin.json)",
-        parents=[data_dir],
+        cmd_models_unpin,
+        "Let train and refresh publish again after a rollback (removes pin.json).",
+        "  recsys models unpin\n  recsys models unpin --data-dir /data  # the volume, in a pod",
+        [data_dir],
     )
-    release.set_defaults(handler=cmd_models_unpin)

@@ -12,9 +12,9 @@ from recsys.settings import Settings
 def _try_it(settings: Settings) -> str:
     """A ready-to-paste curl, with songs of the current model when there is one."""
     from recsys.model.format import ModelError, read_header
-    from recsys.model.repository import read_pointer
+    from recsys.model.pointer import read_pointer
 
-    songs = ["HUMBLE.", "Mask Off"]
+    songs = ["Forever Ghost", "Gold"]  # of the bundled sample, which `make run` serves
     try:
         pointer = read_pointer(settings.data_dir)
         if pointer is not None:

@@ -1,98 +1,32 @@
-"""What the data directory holds, read-only: its models in publish order, junk, the pin,
-and what `recsys models list` and `recsys models show` report.
+"""What the data directory holds, read-only: its models in publish order, junk, and what
+`recsys models list` and `recsys models show` report.
 
 Publish order is the order `publish` recorded (see `ordering`), after the models it did not
 record, ordered by what each file says about itself (its header's model_date); never by
 file names: any name sorts somewhere, and a stray file must not push a real model out of
 retention or become a rollback target. Files in `models/` that are not models we could
 have written are junk: reported, never deleted, never counted.
-`repository` builds the writing side (publish, prune, rollback, pin) on these readings.
+The writing side is built on these readings: `repository` (publish), `retention`
+(prune), `rollback`, and `pins` (the rollback pin).
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import re
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recsys.model.files import UnsafeFileError, read_small_file
 from recsys.model.format import ModelError, ModelFile, decode_antecedent, read_header
 from recsys.model.ordering import Publication, publication_order, read_publications
 
 MODEL_SUFFIX = ".rsm"
 MODELS_DIR = "models"
-PIN_NAME = "pin.json"
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-# A pin names a few dataset sha256s; anything much larger is not one.
-MAX_PIN_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A rollback's hold: `model_id` stays current while the dataset is one of `held`.
-
-    `held` are the dataset sha256s of the models rolled back from. Only new dataset bytes
-    lift the pin: new parameters or a new trainer on the same bytes are what an ordinary
-    redeploy brings, and would otherwise republish the model the operator rolled back from.
-    """
-
-    model_id: str
-    rolled_back_from: str
-    held: tuple[str, ...]
-    pinned_at: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model_id,
-            "rolled_back_from": self.rolled_back_from,
-            "held_datasets": list(self.held),
-            "pinned_at": self.pinned_at,
-        }
-
-
-def read_pin(data_dir: Path) -> Pin | None:
-    """The pin file, or None; a damaged one stops publishing until someone looks at it."""
-    path = data_dir / PIN_NAME
-    try:
-        raw = read_small_file(path, MAX_PIN_BYTES, PIN_NAME)
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("held_datasets"), list):
-            raise TypeError
-        return Pin(
-            model_id=str(data["model_id"]),
-            rolled_back_from=str(data["rolled_back_from"]),
-            held=tuple(str(sha) for sha in data["held_datasets"]),
-            pinned_at=str(data["pinned_at"]),
-        )
-    except UnsafeFileError as error:
-        raise ModelError(
-            f"{path} is damaged; `recsys models unpin` removes it ({error.reason})"
-        ) from None
-    except (ValueError, TypeError, KeyError):
-        raise ModelError(f"{path} is damaged; `recsys models unpin` removes it") from None
-
-
-def next_pin(old: Pin | None, rolled_from: str, dataset: str | None, target: str) -> Pin | None:
-    """The pin a rollback from `rolled_from` (trained on `dataset`) to `target` leaves.
-
-    It keeps what a pin on `rolled_from` held: rolling back twice must not free the
-    dataset of the first rollback.
-    """
-    held = set(old.held) if old and old.model_id == rolled_from else set()
-    if dataset:
-        held.add(dataset)
-    if not held:
-        return None
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return Pin(target, rolled_from, tuple(sorted(held)), now)
 
 
 def dataset_sha256(header: Mapping[str, Any] | None) -> str | None:
@@ -174,38 +108,6 @@ def previous_model(models: list[StoredModel], model_id: str) -> StoredModel | No
     if replaced in ids and replaced != model_id:
         return models[ids.index(replaced)]
     return models[position - 1] if position else None
-
-
-def retained(models: list[StoredModel], live: str | None, keep: int) -> set[str]:
-    """What retention keeps: the newest `keep` models, the live one and its rollback target."""
-    kept = {model.model_id for model in models[max(0, len(models) - keep) :]}
-    if live is not None:
-        kept.add(live)
-        previous = previous_model(models, live)
-        if previous is not None:
-            kept.add(previous.model_id)
-    return kept
-
-
-def room_to_spare(
-    models: list[StoredModel], live: str | None, keep: int, short: int
-) -> tuple[list[Path], int]:
-    """Models to delete, earliest published first, to free `short` bytes; and the bytes freed.
-
-    Only models this publish would prune anyway: the new model will be one of the `keep`
-    newest, so `keep - 1` others stay, and so do the live model and its rollback target.
-    The caller deletes nothing unless the bytes suffice, so a failed publish changes nothing.
-    """
-    kept = retained(models, live, keep - 1)
-    doomed: list[Path] = []
-    freed = 0
-    for model in models:
-        if freed >= short:
-            break
-        if model.model_id not in kept:
-            doomed.append(model.path)
-            freed += model.path.stat().st_blocks * 512
-    return doomed, freed
 
 
 def header_or_none(path: Path | None) -> dict[str, Any] | None:

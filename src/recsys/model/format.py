@@ -20,9 +20,11 @@ Arrays (typecodes of Python's `array` module, little-endian):
                              within a group, rules are sorted by weight (highest first,
                              then by song id)
 
-Support, confidence and lift are not stored: each is a ratio of the counts above
-(pair_count / playlists, pair_count / antecedent_count, confidence / (counts[c] /
-playlists)), so a model describes every rule exactly in 16 bytes.
+Support, confidence and lift are not stored: each is a ratio of the counts above and the
+header's stats.playlists (pair_count / playlists, pair_count / antecedent_count,
+confidence / (counts[c] / playlists)), so they come back exact, and a rule costs 12 bytes
+(its consequent, pair count and weight) plus its share of its group's 24 (antecedent key,
+antecedent count and offset).
 
 Only `build` writes this format and only `decode_model` reads it back. This module must
 not import the training stack: the API reads models with it.

@@ -1,8 +1,11 @@
 """RuleIndex: answers "what else would I like?" from a loaded model, without mutation.
 
 The index keeps the model's flat arrays as they came off disk and finds rules by binary
-search over the sorted antecedent keys, so building it costs one dict over the vocabulary
-and a request costs a few look-ups per liked song, never a scan of the rule list.
+search over the sorted antecedent keys. Building it normalises each name of the vocabulary
+once (into two dicts and the list `song_keys`, which the page's song search reuses) and
+reads the group offsets once; a request costs a binary search per liked song and per
+combination of liked songs an antecedent could hold (or, for many songs, a walk of their
+key ranges), never a scan of the rule list.
 
 Scoring: every rule whose antecedent the user sent adds its weight to its consequent's
 score, so a song that goes with several liked songs outranks one that goes with a single
@@ -21,10 +24,10 @@ from __future__ import annotations
 
 import operator
 import re
-import sys
 import unicodedata
 from array import array
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
@@ -47,10 +50,8 @@ from recsys.songs import normalize_song_name
 # a crafted name of hundreds of stacked marks costs milliseconds to normalise. No song
 # name stacks this many marks on one letter; a name that does is matched only exactly.
 MAX_MARK_RUN = 32
-_MARKS = "".join(
-    chr(code) for code in range(sys.maxunicode + 1) if unicodedata.combining(chr(code))
-)
-_LONG_MARK_RUN = re.compile(f"[{re.escape(_MARKS)}]{{{MAX_MARK_RUN + 1},}}")
+# A run of nonzero canonical combining classes (one byte each: classes go up to 240).
+_LONG_CLASS_RUN = re.compile(rb"[^\x00]{%d,}" % (MAX_MARK_RUN + 1))
 
 # Reasons given per recommended song, the heaviest: a song matched by hundreds of liked
 # songs is explained by its strongest few, and an answer stays bounded by k times this.
@@ -90,22 +91,19 @@ class Recommendation:
 class RuleIndex:
     """Immutable view of one model; safe to share between concurrent requests."""
 
-    def __init__(self, model: ModelFile, pace: Pace = full_speed) -> None:
+    def __init__(
+        self, model: ModelFile, pace: Pace = full_speed, song_keys: Sequence[str] | None = None
+    ) -> None:
+        """Index `model`, pacing the work; `song_keys`, when the caller has them already
+        (the models of one tuning share a vocabulary), are `normalize_song_name` of each
+        name of the vocabulary, in order, and are not computed again."""
         arrays = model.arrays
         self.header: dict[str, Any] = {
             key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
         }
         self._names: list[str] = model.vocabulary
-        # Most clients send names exactly as the model spells them: `_exact` answers those
-        # with one dict hit; anything else is normalised and looked up in `_ids`. Two
-        # spellings of one song map to its first (most popular) id.
-        self._ids: dict[str, int] = {}
-        self._exact: dict[str, int] = {}
-        for first in range(0, len(self._names), PYTHON_SLICE):
-            for song_id, name in enumerate(self._names[first : first + PYTHON_SLICE], first):
-                canonical = self._ids.setdefault(normalize_song_name(name), song_id)
-                self._exact.setdefault(name, canonical)
-            pace()
+        keys, self._ids, self._exact = _name_tables(self._names, song_keys, pace)
+        self.song_keys: Sequence[str] = keys  # song id -> its song-name key
         self._keys = arrays["antecedent_keys"]
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
@@ -131,7 +129,7 @@ class RuleIndex:
         return sum(
             len(song)
             for song in songs
-            if not song.isascii() and song not in exact and not _LONG_MARK_RUN.search(song)
+            if not song.isascii() and song not in exact and not _stacks_marks(song)
         )
 
     def song_ids(self, songs: list[str]) -> tuple[dict[int, str], list[str]]:
@@ -141,7 +139,7 @@ class RuleIndex:
         unknown: list[str] = []
         for song in songs:
             song_id = self._exact.get(song)
-            if song_id is None and not _LONG_MARK_RUN.search(song):
+            if song_id is None and not _stacks_marks(song):
                 song_id = self._ids.get(normalize_song_name(song))
             if song_id is None:
                 unknown.append(song)
@@ -301,6 +299,36 @@ class RuleIndex:
         )
 
 
+def _name_tables(
+    names: list[str], given: Sequence[str] | None, pace: Pace
+) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    """`keys` (each song's key), `ids` (each key's first, most popular, id) and `exact`
+    (each spelling's id), a slice of names at a time.
+
+    Most clients send names exactly as the model spells them: `exact` answers those with
+    one dict hit; anything else is normalised and looked up in `ids`. Two spellings of one
+    song map to its first id. `keys` are kept for whoever else needs the vocabulary's keys
+    (the page's song search), so that no one normalises it again.
+    """
+    if given is not None and len(given) != len(names):
+        raise ValueError(f"{len(given)} song keys for a vocabulary of {len(names)} songs")
+    keys: list[str] = []
+    ids: dict[str, int] = {}
+    exact: dict[str, int] = {}
+    for first in range(0, len(names), PYTHON_SLICE):
+        part = names[first : first + PYTHON_SLICE]
+        part_keys: Sequence[str] = (
+            list(map(normalize_song_name, part))
+            if given is None
+            else given[first : first + PYTHON_SLICE]
+        )
+        for song_id, (name, key) in enumerate(zip(part, part_keys, strict=True), first):
+            exact.setdefault(name, ids.setdefault(key, song_id))
+        keys.extend(part_keys)
+        pace()
+    return keys, ids, exact
+
+
 def _largest_group(offsets: array, pace: Pace) -> int:
     """The most rules one group holds, a slice of groups at a time (see format.SLICE)."""
     largest = 0
@@ -309,3 +337,28 @@ def _largest_group(offsets: array, pace: Pace) -> int:
         largest = max(largest, max(map(operator.sub, ends, starts)))
         pace()
     return largest
+
+
+def _stacks_marks(name: str) -> bool:
+    """Whether `name` has a run of more than MAX_MARK_RUN combining marks.
+
+    Such a run covers a position that is a multiple of MAX_MARK_RUN + 1, so those
+    positions are read first, and most names are cleared by one look-up per MAX_MARK_RUN
+    + 1 characters. At the first mark found there, the characters within reach of it are
+    read as combining classes, then (if no long run goes through it) the whole name: each
+    a pass in C, so the check stays linear in the name. Nothing is built at import: a
+    table of every combining mark of Unicode would cost each process that imports this.
+    """
+    run = MAX_MARK_RUN + 1
+    if len(name) < run or name.isascii():
+        return False
+    combining = unicodedata.combining
+    first = next((at for at in range(0, len(name), run) if combining(name[at])), None)
+    if first is None:
+        return False
+    near = name[max(0, first - MAX_MARK_RUN) : first + run]
+    return _has_long_class_run(near) or _has_long_class_run(name)
+
+
+def _has_long_class_run(text: str) -> bool:
+    return _LONG_CLASS_RUN.search(bytes(map(unicodedata.combining, text))) is not None

@@ -1,30 +1,29 @@
-"""The data directory: which model is current, and the only safe way to change that.
+"""The data directory: the only safe way to change which model is current (publish).
 
     <data_dir>/current.json         the pointer: model id, file, sha256, date, fingerprint
     <data_dir>/models/<id>.rsm      published model files (see `format`)
-    <data_dir>/pin.json             a rollback's hold on the served model (see `rollback`)
+    <data_dir>/pin.json             a rollback's hold on the served model (see `pins`)
     <data_dir>/publications.json    the order models were published in (see `ordering`)
     <data_dir>/.publish.lock        flock that serialises publishers
 
 Publishing writes the model under a hidden temp name, fsyncs and renames it into
 `models/`; only then is `current.json` replaced (temp, fsync, os.replace, fsync of the
-directory). Readers follow only the pointer, so they never see a half-written model.
-Every decision that depends on what is live (is this model new? does a pin hold it back?
-is there room?) is taken under the lock, where nothing can change it meanwhile. Each of
-these files is read, locked and written through `files`, whatever was put in its place.
+directory). Readers follow only the pointer (see `pointer`), so they never see a
+half-written model. Every decision that depends on what is live (is this model new? does
+a pin hold it back? is there room?) is taken under the lock, where nothing can change it
+meanwhile. Each of these files is read, locked and written through `files`, whatever was
+put in its place. What a publish then deletes is `retention`'s choice.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import json
 import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +33,16 @@ from recsys.model.catalog import (
     MODEL_ID,
     MODEL_SUFFIX,
     MODELS_DIR,
-    PIN_NAME,
-    Pin,
     dataset_sha256,
     header_or_none,
-    read_pin,
-    retained,
-    room_to_spare,
     scan_models,
 )
-from recsys.model.files import (
-    TEMP_MARK,
-    exclusive_lock,
-    read_regular_file,
-    refuse_directory,
-    write_atomically,
-)
-from recsys.model.format import ModelError, ModelFile, read_model
+from recsys.model.files import TEMP_MARK, exclusive_lock, refuse_directory, write_atomically
 from recsys.model.ordering import Publication, read_publications, record_publication
+from recsys.model.pins import PIN_NAME, Pin, holding_pin, lift_pin
+from recsys.model.pointer import POINTER_NAME, Pointer, live_pointer, point_to, pointer_for
+from recsys.model.retention import prune, room_to_spare
 
-POINTER_NAME = "current.json"
-# A pointer is a few hundred bytes; anything much larger is not one.
-MAX_POINTER_BYTES = 64 * 1024
 LOCK_NAME = ".publish.lock"
 # Room asked for beyond the model's own bytes: the pointer, the pin, block rounding.
 ROOM_SLACK = 64 * 1024
@@ -65,23 +52,6 @@ Vet = Callable[[dict[str, Any] | None], str | None]
 
 class PublishError(RecsysError):
     """A publish that was refused or could not finish; the served model is unchanged."""
-
-
-@dataclass(frozen=True)
-class Pointer:
-    """What `current.json` says: which model file is live, and its checksum."""
-
-    model_id: str
-    file: str
-    sha256: str
-    model_date: str
-    fingerprint: str
-
-    def model_path(self, data_dir: Path) -> Path:
-        return data_dir / MODELS_DIR / Path(self.file).name
-
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -95,49 +65,6 @@ class Published:
     made_room: list[Path] = field(default_factory=list)
     pruned: list[Path] = field(default_factory=list)
     junk: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def parse_pointer(raw: bytes) -> Pointer:
-    """Validate a pointer's bytes; the file name must stay inside `models/`."""
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelError(f"{POINTER_NAME} is not valid JSON") from None
-    fields = ("model_id", "file", "sha256", "model_date", "fingerprint")
-    if not isinstance(data, dict) or not all(isinstance(data.get(f), str) for f in fields):
-        raise ModelError(f"{POINTER_NAME} lacks one of {', '.join(fields)}")
-    name = Path(data["file"]).name
-    if data["file"] != f"{MODELS_DIR}/{name}" or not MODEL_ID.match(name):
-        raise ModelError(f"{POINTER_NAME} names a file outside {MODELS_DIR}/: {data['file']!r}")
-    return Pointer(**{field: data[field] for field in fields})
-
-
-def read_pointer(data_dir: Path) -> Pointer | None:
-    """The current pointer, or None when nothing was ever published."""
-    try:
-        raw = read_regular_file(data_dir / POINTER_NAME, MAX_POINTER_BYTES, POINTER_NAME)
-    except FileNotFoundError:
-        return None
-    return parse_pointer(raw)
-
-
-def live_pointer(data_dir: Path) -> Pointer | None:
-    """The pointer, if it is sound and names a file; a damaged pointer counts as no model."""
-    try:
-        pointer = read_pointer(data_dir)
-    except ModelError:
-        return None
-    if pointer is None or not pointer.model_path(data_dir).is_file():
-        return None
-    return pointer
-
-
-def load_current(data_dir: Path) -> tuple[Pointer, ModelFile] | None:
-    """The model the pointer names, verified against the pointer's sha256."""
-    pointer = read_pointer(data_dir)
-    if pointer is None:
-        return None
-    return pointer, read_model(pointer.model_path(data_dir), pointer.sha256)
 
 
 @contextlib.contextmanager
@@ -176,34 +103,6 @@ def refuse_unreplaceable(data_dir: Path) -> None:
     """Before anything changes: the files a publish or rollback replaces can be replaced."""
     refuse_directory(data_dir / POINTER_NAME, POINTER_NAME)
     refuse_directory(data_dir / PIN_NAME, PIN_NAME)
-
-
-def holding_pin(data_dir: Path, dataset_sha256: str) -> Pin | None:
-    """The pin that keeps a model of this dataset from replacing the live one, if any.
-
-    A pin holds only while it names the live model: once anything else is live, it is
-    stale and holds nothing (the next publish removes it).
-    """
-    pin = read_pin(data_dir)
-    live = live_pointer(data_dir)
-    if pin and live and pin.model_id == live.model_id and dataset_sha256 in pin.held:
-        return pin
-    return None
-
-
-def prune(data_dir: Path, keep: int) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Delete the models retention does not keep; return them, and the junk left alone.
-
-    Junk (files in `models/` that are not models we could have written) is never deleted:
-    what it is, and whether anyone needs it, is for a person to decide.
-    """
-    models, junk = scan_models(data_dir)
-    live = live_pointer(data_dir)
-    kept = retained(models, live.model_id if live else None, keep)
-    doomed = [model.path for model in models if model.model_id not in kept]
-    for path in doomed:
-        path.unlink(missing_ok=True)
-    return doomed, junk
 
 
 def _is_full(error: OSError) -> bool:
@@ -310,23 +209,6 @@ def publish(
         if reason:
             raise PublishError(reason)
         path, made_room = _write_model(data_dir, built, keep, live.model_id if live else None)
-        (data_dir / PIN_NAME).unlink(missing_ok=True)  # a new dataset lifts any pin
+        lift_pin(data_dir)  # a new dataset lifts any pin
         pruned, junk = prune(data_dir, keep)
     return Published("published", built.model_id, path, None, made_room, pruned, junk)
-
-
-def point_to(data_dir: Path, pointer: Pointer) -> None:
-    """Atomically replace `current.json` (the only step readers observe)."""
-    payload = json.dumps(pointer.to_json(), indent=2).encode() + b"\n"
-    write_atomically(data_dir / POINTER_NAME, payload)
-
-
-def pointer_for(model_id: str, content: bytes, header: Mapping[str, Any]) -> Pointer:
-    """The pointer that makes a freshly encoded model current."""
-    return Pointer(
-        model_id=model_id,
-        file=f"{MODELS_DIR}/{model_id}{MODEL_SUFFIX}",
-        sha256=hashlib.sha256(content).hexdigest(),
-        model_date=str(header["model_date"]),
-        fingerprint=str(header["fingerprint"]),
-    )

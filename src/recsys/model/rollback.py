@@ -1,40 +1,22 @@
-"""Rollback and its pin: point back at a published model, and hold it there.
+"""Rollback and unpin: point back at a published model and pin it there, or lift the pin.
 
 A rollback goes to the model published before the current one (see `ordering`), or to a
 named one, after verifying the whole file. It pins the model it goes to: train and
-refresh leave it current while the dataset is one that was rolled back from (`catalog.Pin`).
+refresh leave it current while the dataset is one that was rolled back from (see `pins`).
 Both it and `unpin` take the publish lock, like every change of the data directory.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from recsys.model.catalog import (
-    MODEL_ID,
-    MODEL_SUFFIX,
-    MODELS_DIR,
-    PIN_NAME,
-    Pin,
-    dataset_sha256,
-    header_or_none,
-    next_pin,
-    previous_model,
-    read_pin,
-    scan_models,
-)
-from recsys.model.files import fsync_dir, read_regular_file, refuse_directory, write_atomically
+from recsys.model.catalog import MODEL_ID, MODEL_SUFFIX, MODELS_DIR, previous_model, scan_models
+from recsys.model.files import read_regular_file
 from recsys.model.format import ModelError, decode_model
-from recsys.model.repository import (
-    Pointer,
-    live_pointer,
-    point_to,
-    pointer_for,
-    publish_lock,
-    refuse_unreplaceable,
-)
+from recsys.model.pins import Pin, remove_pin, repin
+from recsys.model.pointer import Pointer, live_pointer, point_to, pointer_for
+from recsys.model.repository import publish_lock, refuse_unreplaceable
 from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
 
@@ -59,23 +41,6 @@ class RolledBack:
     pin: Pin | None
 
 
-def _repin(data_dir: Path, current: Pointer | None, target: Pointer) -> Pin | None:
-    """Write the pin a rollback from `current` to `target` leaves (or drop a stale one)."""
-    if current is None or current.model_id == target.model_id:
-        return None
-    try:
-        old = read_pin(data_dir)
-    except ModelError:
-        old = None  # a rollback replaces a damaged pin
-    dataset = dataset_sha256(header_or_none(current.model_path(data_dir)))
-    pin = next_pin(old, current.model_id, dataset, target.model_id)
-    if pin is None:
-        (data_dir / PIN_NAME).unlink(missing_ok=True)
-    else:
-        write_atomically(data_dir / PIN_NAME, json.dumps(pin.to_json(), indent=2).encode() + b"\n")
-    return pin
-
-
 def rollback(
     data_dir: Path, model_id: str | None = None, max_bytes: int = DEFAULT_MAX_MODEL_BYTES
 ) -> RolledBack:
@@ -95,7 +60,7 @@ def rollback(
                 raise ModelError(f"no model published before the current one ({current.model_id})")
             model_id = previous.model_id
         target = pointer_to_existing(data_dir, model_id, max_bytes)
-        pin = _repin(data_dir, current, target)
+        pin = repin(data_dir, current, target)
         point_to(data_dir, target)
     return RolledBack(current, target, pin)
 
@@ -103,10 +68,4 @@ def rollback(
 def unpin(data_dir: Path) -> bool:
     """Remove the pin, damaged or not, under the lock; False when there was none."""
     with publish_lock(data_dir):
-        refuse_directory(data_dir / PIN_NAME, PIN_NAME)
-        try:
-            (data_dir / PIN_NAME).unlink()
-        except FileNotFoundError:
-            return False
-        fsync_dir(data_dir)
-    return True
+        return remove_pin(data_dir)

@@ -1,7 +1,9 @@
-"""Typed access to the app's parts from a request, and the one "no model yet" answer.
+"""Typed access to the app's parts, and the one "no model yet" answer.
 
-`create_app` stores one `Service` on the app; handlers reach it through these functions
-(or the `Served` dependency) instead of reading untyped attributes of `app.state`.
+`Service` holds the parts of one app instance; `app_service(app)` and `service(request)`
+return it, checked and typed, and `served_model` (or the `Served` dependency) the model to
+answer with, or a 503 while there is none. Code that goes through them reads no untyped
+attribute of `app.state`.
 """
 
 from __future__ import annotations

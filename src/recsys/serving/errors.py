@@ -1,8 +1,9 @@
 """Every error answer of the API: one JSON shape, raised as exceptions, rendered once.
 
-Handlers raise a `ApiError` (or let FastAPI raise its own validation and HTTP errors);
-`install_handlers` maps all of them to `{"detail": "...", "errors": [...]}` so that no
-route can answer an error in another shape, or in text/plain.
+Handlers raise an `ApiError` (or let FastAPI raise its own validation and HTTP errors);
+`install_handlers` renders all of them as `{"detail": "..."}`, with `"errors": [...]` added
+only where there are individual problems to list (a 422's), so that no route can answer an
+error in another shape, or in text/plain.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from recsys.model.errors import ModelError
 from recsys.model.files import read_regular_file
 from recsys.model.format import Pace, full_speed, read_model
 from recsys.model.index import RuleIndex
-from recsys.model.repository import MAX_POINTER_BYTES, POINTER_NAME, Pointer, parse_pointer
+from recsys.model.pointer import MAX_POINTER_BYTES, POINTER_NAME, Pointer, parse_pointer
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.pacing import Pacer, reload_executor
 from recsys.serving.store import ModelStore, ServedModel, utc_now

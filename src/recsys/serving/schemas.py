@@ -22,8 +22,8 @@ class RecommendRequest(BaseModel):
         extra="ignore",
         json_schema_extra={
             "examples": [
-                {"songs": ["HUMBLE.", "Mask Off", "XO TOUR Llif3"], "k": 5},
-                {"songs": ["HUMBLE.", "Mask Off"], "k": 2, "explain": True},
+                {"songs": ["Forever Ghost", "Gold"], "k": 5},
+                {"songs": ["City Wild Echo", "Night"], "k": 2, "explain": True},
             ]
         },
     )
@@ -49,21 +49,32 @@ class Reason(BaseModel):
     )
 
 
+# The answers to the request examples above from the bundled sample's default model (what
+# `make run` serves); tests/deploy/test_readme.py checks both against that model.
 _ANSWER_EXAMPLE: dict[str, Any] = {
-    "songs": ["Bad and Boujee", "Congratulations", "Tunnel Vision"],
+    "songs": [
+        "Shadow Señorita Mona",
+        "Run",
+        "Nefa Dream Tozeß Señorita",
+        "Echo Dance River Zeñ",
+        "Énaö",
+    ],
     "version": "0.1.0",
-    "model_date": "2026-11-28T14:05:12.123456+00:00",
-    "model_id": "20261128T140512123456Z-3fa2c1d0",
+    "model_date": "2026-12-03T10:17:19.754488+00:00",
+    "model_id": "20261203T101719754433Z-d4885f87",
     "unknown_songs": [],
     "songs_without_rules": [],
     "filled": 0,
 }
 _EXPLAINED_EXAMPLE = {
     **_ANSWER_EXAMPLE,
-    "songs": ["Bad and Boujee", "Tunnel Vision"],
+    "songs": ["Forever Ghost", "Wild Lane"],
     "because": [
-        [{"liked": ["Mask Off"], "weight": 0.31}, {"liked": ["HUMBLE."], "weight": 0.12}],
-        [{"liked": ["HUMBLE."], "weight": 0.27}],
+        [
+            {"liked": ["City Wild Echo"], "weight": 0.787879},
+            {"liked": ["Night"], "weight": 0.368421},
+        ],
+        [{"liked": ["Night"], "weight": 0.763158}],
     ],
 }
 

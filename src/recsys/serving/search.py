@@ -5,8 +5,9 @@ user typed, most popular first, so the browser never needs the whole vocabulary.
 
 - `order`: song ids sorted by their song-name key (`normalize_song_name`, the key requests
   are matched by). The songs that start with a prefix are one run of `order`, found by two
-  binary searches that normalise only the names they visit. No key is stored: the model's
-  own list of names is the only text kept, so the structure costs a few integers per song.
+  binary searches over the keys. The keys are the model index's own (`RuleIndex.song_keys`,
+  computed once when the model was loaded): the search keeps no text of its own and
+  normalises nothing but the query, so the structure costs a few integers per song.
 - a range-minimum structure over `order`: the smallest id of each block of `_BLOCK`
   positions, and a sparse table over those. Ids are popularity ranks, so the most popular
   song of a run is its smallest id, found with two short slices and two table reads.
@@ -14,9 +15,9 @@ user typed, most popular first, so the browser never needs the whole vocabulary.
   number of look-ups that depends on `limit`, not on how many songs match, so a prefix of
   one letter on millions of songs costs what a whole title does.
 
-Building it sorts every name. A single `list.sort` over millions of names would hold the
+Building it sorts every key. A single `list.sort` over millions of keys would hold the
 GIL from start to end and stall the event loop; the build is a sample sort instead: a
-Python loop (which hands the GIL over) deals the names into buckets bounded by sampled
+Python loop (which hands the GIL over) deals the keys into buckets bounded by sampled
 splitters, and each bucket is sorted on its own, each a short hold.
 
 `SearchCache` builds one structure per loaded model, lazily, in a worker thread, and
@@ -66,13 +67,15 @@ def query_key(text: str) -> str:
 class SongSearch:
     """The songs of one model by song-name prefix; immutable, shared by requests."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        """Index `names` (ids are positions, most popular first).
+    def __init__(self, names: Sequence[str], keys: Sequence[str] | None = None) -> None:
+        """Index `names` (ids are positions, most popular first), whose song-name keys are
+        `keys` when the caller has them (a `RuleIndex` does), else computed here.
 
         Slow for a large vocabulary: call it in a worker thread.
         """
         self._names = names
-        self._order = _sorted_unique(names)
+        self._keys = [normalize_song_name(name) for name in names] if keys is None else keys
+        self._order = _sorted_unique(self._keys)
         self._position = array("i", bytes(4 * len(names)))
         for position, song in enumerate(self._order):
             self._position[song] = position
@@ -100,15 +103,12 @@ class SongSearch:
 
     def _run(self, prefix: str) -> tuple[int, int]:
         """The positions of `order` whose key starts with `prefix`: [start, end)."""
-        names, size = self._names, len(prefix)
-
-        def key(song: int) -> str:
-            return normalize_song_name(names[song])
+        keys, size = self._keys, len(prefix)
 
         def head(song: int) -> str:
-            return normalize_song_name(names[song])[:size]
+            return keys[song][:size]
 
-        start = bisect_left(self._order, prefix, key=key)
+        start = bisect_left(self._order, prefix, key=keys.__getitem__)
         return start, bisect_right(self._order, prefix, lo=start, key=head)
 
     def _smallest(self, low: int, high: int) -> int:
@@ -125,9 +125,8 @@ class SongSearch:
         return min(best, head, tail)
 
 
-def _sorted_unique(names: Sequence[str]) -> array:
+def _sorted_unique(keys: Sequence[str]) -> array:
     """Song ids sorted by key; of ids sharing a key, only the first (most popular)."""
-    keys = [normalize_song_name(name) for name in names]
     splitters = _splitters(keys)
     buckets: list[list[int]] = [[] for _ in range(len(splitters) + 1)]
     for song, key in enumerate(keys):
@@ -143,7 +142,7 @@ def _sorted_unique(names: Sequence[str]) -> array:
     return order
 
 
-def _splitters(keys: list[str]) -> list[str]:
+def _splitters(keys: Sequence[str]) -> list[str]:
     """Bucket boundaries from a fixed-seed sample of the keys, about `_BUCKET` apart."""
     buckets = len(keys) // _BUCKET
     if buckets < 2:
@@ -165,7 +164,8 @@ def _min_table(order: array) -> list[array]:
 
 
 def build_search(index: RuleIndex) -> SongSearch:
-    return SongSearch(index.popular(index.song_count))
+    """The search over `index`'s songs, on the keys the index computed when it was loaded."""
+    return SongSearch(index.popular(index.song_count), index.song_keys)
 
 
 class SearchCache:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from recsys.model.index import RuleIndex
-from recsys.model.repository import Pointer
+from recsys.model.pointer import Pointer
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from watchfiles import Change, awatch
 
-from recsys.model.repository import POINTER_NAME
+from recsys.model.pointer import POINTER_NAME
 from recsys.serving.loader import ModelLoader
 from recsys.serving.metrics import ServiceMetrics
 from recsys.settings import Settings, WatchMode

@@ -222,10 +222,8 @@ class _Story:
     def start_probe(self, api: str) -> subprocess.Popen[str]:
         plot = ["--plot", str(self.out_dir / "probe.png")] if find_spec("matplotlib") else []
         out = ["--out", str(self.out_dir / "probe.csv"), *plot]
-        probe = self.children.start(
-            "probe", "probe", "--url", api, "--interval", "0.05", "--json", *out,
-            stdout=subprocess.PIPE,
-        )  # fmt: skip
+        args = ["--url", api, "--interval", "0.05", "--json", *out]
+        probe = self.children.start("probe", "probe", *args, stdout=subprocess.PIPE)
         self.report("[probe]    recsys probe every 0.05 s")
         return probe
 

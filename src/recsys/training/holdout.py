@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
@@ -113,29 +114,61 @@ class TrainedModel:
     @property
     def catalogue(self) -> list[str]:
         """Song keys of the train split, most popular first (ids are popularity ranks)."""
-        return [normalize_song_name(name) for name in self.rule_set.vocabulary]
+        return list(self.index.song_keys)
 
 
-def index_of(rule_set: RuleSet, params: MiningParams, dataset: DatasetInfo) -> TrainedModel:
+class SongKeys:
+    """Song-name keys by spelling, each normalised once and then remembered.
+
+    The models a tuning scores share the train split's vocabulary, and their answers name
+    its songs: one `SongKeys` for all of them normalises each name once, not once per
+    model and again in every answer.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def of(self, names: Iterable[str]) -> list[str]:
+        """`normalize_song_name` of each of `names`."""
+        known = self._known
+        keys = []
+        for name in names:
+            key = known.get(name)
+            if key is None:
+                key = known[name] = normalize_song_name(name)
+            keys.append(key)
+        return keys
+
+
+def index_of(
+    rule_set: RuleSet, params: MiningParams, dataset: DatasetInfo, keys: SongKeys | None = None
+) -> TrainedModel:
     """Encode mined rules into a model file and load the index from those bytes.
 
     Going through the file format (not straight from `mine`) means the index under test is
-    built exactly as a served one is. The model is never written anywhere.
+    built exactly as a served one is. The model is never written anywhere. `keys`, when
+    several models share a vocabulary, spares the index normalising it again.
     """
     built = build_model(rule_set, params, dataset)
+    model = decode_model(built.content)
+    song_keys = keys.of(model.vocabulary) if keys is not None else None
     return TrainedModel(
-        index=RuleIndex(decode_model(built.content)),
+        index=RuleIndex(model, song_keys=song_keys),
         rule_set=rule_set,
         model_bytes=len(built.content),
     )
 
 
-def rules_recommender(index: RuleIndex, spelling: dict[str, str]) -> Recommender:
-    """The index as a user meets it: seeds sent in the dataset's spelling, names back."""
+def rules_recommender(
+    index: RuleIndex, spelling: dict[str, str], keys: SongKeys | None = None
+) -> Recommender:
+    """The index as a user meets it: seeds sent in the dataset's spelling, names back (as
+    keys, normalised through `keys` when the caller shares one)."""
+    answer_keys = keys if keys is not None else SongKeys()
 
     def recommend(seeds: list[str], n: int) -> Answer:
         answer = index.recommend([spelling[key] for key in seeds], n)
-        return Answer([normalize_song_name(name) for name in answer.songs], answer.filled)
+        return Answer(answer_keys.of(answer.songs), answer.filled)
 
     return recommend
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from recsys.model.build import DatasetInfo, build_model, fingerprint
-from recsys.model.catalog import Pin
-from recsys.model.repository import Published, Vet, holding_pin, live_pointer, publish
+from recsys.model.pins import Pin, holding_pin
+from recsys.model.pointer import live_pointer
+from recsys.model.repository import Published, Vet, publish
 from recsys.settings import Settings
 from recsys.training.engines import pair_counter
 from recsys.training.fetch import DatasetError, Snapshot, fetched_dataset

@@ -30,6 +30,7 @@ from recsys.settings import AUTO, Settings
 from recsys.training.engines import pair_counter
 from recsys.training.holdout import (
     HoldoutError,
+    SongKeys,
     Split,
     index_of,
     rules_recommender,
@@ -170,15 +171,16 @@ def _score_grid(
     the plainer measure)."""
     pair_counts, dampings = grid
     queries = split.queries[:MAX_QUERIES]
+    keys = SongKeys()  # every candidate's model has the train part's vocabulary
 
     def candidate(min_count: int, damping: float) -> Candidate:
         params = replace(base, min_count=min_count, popularity_damping=damping)
         rules = rules_at(counts, rule_threshold(params, split.train.playlist_count), params)
-        model = index_of(rules, params, DatasetInfo("held-out split", "", 0))
-        recommend = rules_recommender(model.index, split.train.spelling)
-        scores = score(recommend, queries, k=K, catalogue_size=len(model.catalogue))
-        return Candidate(min_count, damping, rules.rule_count, scores.ndcg, scores.hit_rate,
-                         scores.fill_share)  # fmt: skip
+        model = index_of(rules, params, DatasetInfo("held-out split", "", 0), keys)
+        recommend = rules_recommender(model.index, split.train.spelling, keys)
+        scores = score(recommend, queries, k=K, catalogue_size=model.index.song_count)
+        measures = (scores.ndcg, scores.hit_rate, scores.fill_share)
+        return Candidate(min_count, damping, rules.rule_count, *measures)
 
     scored = [candidate(max(pair_counts), damping) for damping in dampings]
     damping = max(scored, key=_rank).popularity_damping
