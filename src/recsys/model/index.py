@@ -344,21 +344,14 @@ def _stacks_marks(name: str) -> bool:
 
     Such a run covers a position that is a multiple of MAX_MARK_RUN + 1, so those
     positions are read first, and most names are cleared by one look-up per MAX_MARK_RUN
-    + 1 characters. At the first mark found there, the characters within reach of it are
-    read as combining classes, then (if no long run goes through it) the whole name: each
-    a pass in C, so the check stays linear in the name. Nothing is built at import: a
-    table of every combining mark of Unicode would cost each process that imports this.
+    + 1 characters. Only a name with a mark at one of them is read whole, as combining
+    classes, in C: linear in the name. Nothing is built at import: a table of every
+    combining mark of Unicode would cost each process that imports this.
     """
     run = MAX_MARK_RUN + 1
     if len(name) < run or name.isascii():
         return False
     combining = unicodedata.combining
-    first = next((at for at in range(0, len(name), run) if combining(name[at])), None)
-    if first is None:
+    if not any(combining(name[at]) for at in range(0, len(name), run)):
         return False
-    near = name[max(0, first - MAX_MARK_RUN) : first + run]
-    return _has_long_class_run(near) or _has_long_class_run(name)
-
-
-def _has_long_class_run(text: str) -> bool:
-    return _LONG_CLASS_RUN.search(bytes(map(unicodedata.combining, text))) is not None
+    return _LONG_CLASS_RUN.search(bytes(map(combining, name))) is not None
