@@ -72,9 +72,10 @@ class Reason(NamedTuple):
     weight: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Recommendation:
-    """One answer: songs in the dataset's spelling, and how the answer was made.
+    """One answer: songs in the dataset's spelling, and how the answer was made. (Not
+    frozen: every request makes one, and a frozen dataclass costs twice as much to make.)
 
     `songs_without_rules` are sent songs the model knows that recommend nothing alone:
     too rare to share a playlist often enough with any other song. `because`, when asked
@@ -109,6 +110,7 @@ class RuleIndex:
         self._consequents = arrays["consequents"]
         self._weights = arrays["weights"]
         self.rules_per_group = _largest_group(self._offsets, pace)
+        self._group_alone = _groups_of_songs_alone(self._keys, len(self._names), pace)
         self._max_antecedent = min(MAX_ANTECEDENT, self.header["params"]["max_rule_length"] - 1)
 
     @property
@@ -279,15 +281,14 @@ class RuleIndex:
         return sorted(groups), alone
 
     def _single_groups(self, liked: list[int]) -> tuple[list[int], set[int]]:
-        """The groups of one-song antecedents among `liked`, and those songs."""
-        keys = self._keys
-        count = len(keys)
+        """The groups of one-song antecedents among `liked` (in key order, as `liked` is
+        sorted), and those songs."""
+        group_alone = self._group_alone
         groups = []
         alone = set()
-        for song in liked:  # single-song antecedents, without building tuples
-            key = first_item_floor(song)
-            group = bisect_left(keys, key)
-            if group < count and keys[group] == key:
+        for song in liked:
+            group = group_alone[song]
+            if group >= 0:
                 groups.append(group)
                 alone.add(song)
         return groups, alone
@@ -327,6 +328,21 @@ def _name_tables(
         keys.extend(part_keys)
         pace()
     return keys, ids, exact
+
+
+def _groups_of_songs_alone(keys: array, songs: int, pace: Pace) -> array:
+    """Song id -> the group of its one-song antecedent, or -1: a request's songs find
+    their own rules by one look-up each, not a binary search. (A one-song key is its
+    `first_item_floor`: no bits below the first item's.)"""
+    below_first = first_item_floor(0) - 1
+    shift = below_first.bit_length()
+    table = array("i", [-1]) * songs
+    for start in range(0, len(keys), PYTHON_SLICE):
+        for group, key in enumerate(keys[start : start + PYTHON_SLICE], start):
+            if not key & below_first:
+                table[(key >> shift) - 1] = group
+        pace()
+    return table
 
 
 def _largest_group(offsets: array, pace: Pace) -> int:
