@@ -55,7 +55,8 @@ _last: Deadlines | None = None  # the one a server's every request asks for
 
 
 def deadlines(loop: asyncio.AbstractEventLoop) -> Deadlines:
-    """The `Deadlines` of `loop`, made on first use; gone with the loop."""
+    """The `Deadlines` of `loop`, made on first use; dropped with the loop (the last one
+    asked for is held until another loop asks, which a server never does)."""
     global _last
     if _last is not None and _last.loop is loop:
         return _last
