@@ -93,8 +93,8 @@ def python(*args: str) -> list[str]:
 
 
 def machine() -> str:
-    """The host, CPU model included: the same code's figures move with it (a share of the
-    floor less than absolute throughput, but not by nothing), so a reader can tell hosts."""
+    """The host, CPU model included: the same code's figures, even its shares of a
+    floor, move from one host to another, so a reader needs to tell hosts apart."""
     return (
         f"{platform.machine()} ({cpu_model()}), {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
@@ -107,8 +107,8 @@ def cpu_model() -> str:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return "unknown CPU"
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else "unknown CPU"
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, "unknown CPU")
 
 
 def write_section(name: str, markdown: str) -> None:
