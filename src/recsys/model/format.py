@@ -211,8 +211,9 @@ def decode_model(
 
 
 def _copy_into(values: array, view: memoryview, start: int, end: int, pace: Pace) -> None:
-    """Append `view[start:end]` to `values` a megabyte at a time: one copy of a large
-    array would hold the GIL for milliseconds (a memcpy does not release it)."""
+    """Append `view[start:end]` to `values` _COPY_BYTES at a time: one copy of a large
+    array would hold the GIL for milliseconds (a memcpy, and the page faults of the fresh
+    memory it fills, do not release it)."""
     for offset in range(start, end, _COPY_BYTES):
         if offset > start:
             pace()
@@ -268,10 +269,13 @@ def _check_consistency(header: dict[str, Any], arrays: dict[str, array], pace: P
 
 # Checks walk arrays a slice at a time, pacing between slices: a C call over a whole large
 # array would hold the GIL for milliseconds, and the API checks a new model in a thread
-# beside its event loop. Loops in Python take a smaller slice for the same time.
-SLICE = 1 << 13
-PYTHON_SLICE = 1 << 8
-_COPY_BYTES = 1 << 20  # a multiple of every array's item size
+# beside its event loop. Loops in Python take a smaller slice for the same time. A paced
+# reload holds the GIL for about a tenth of the time (serving.pacing), so about one request
+# in ten around a swap waits for one slice: slices are kept to a fraction of a millisecond,
+# which is what keeps the p99 around a swap near the steady one.
+SLICE = 1 << 11
+PYTHON_SLICE = 1 << 6
+_COPY_BYTES = 1 << 16  # a multiple of every array's item size
 
 
 def _slices(values: Sequence[T], pace: Pace, size: int = SLICE) -> Iterator[Sequence[T]]:
