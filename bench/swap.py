@@ -4,9 +4,11 @@ The server is `recsys serve` as the manifests run it (bench.apps.deployed_comman
 pinned to CPU 0; the load generator (bench.loadgen, which records every request) and this
 process to CPU 1. p99 latency in the 10 s around each swap is compared with the p99 of the
 quiet 8 s just before it, in the same run: a shared host's speed drifts over a run, and a
-baseline taken once at the start measured the drift as much as the swaps. After the swaps,
-the same comparison is made for windows in which nothing is published: the ratio the
-host's noise alone gives, printed beside the swaps' so the two can be told apart.
+baseline taken once at the start measured the drift as much as the swaps. The target is
+on all five swaps' windows pooled against all their quiet windows; the worst single swap
+is printed beside it. After the swaps, the same comparison is made for windows in which
+nothing is published: the ratio the host's noise alone gives, printed beside the swaps' so
+the two can be told apart.
 
 The models are built before the load starts: in a deployment the trainer builds them on
 another machine, and here building would take CPU from the load generator, which would
@@ -47,11 +49,32 @@ def p99(latencies: list[float]) -> float:
     )
 
 
-def around(moment: float, samples: list[tuple[float, float, int]]) -> tuple[float, float]:
-    """p99 in the window around `moment`, and its ratio to the quiet window before it."""
+def windows(
+    moment: float, samples: list[tuple[float, float, int]]
+) -> tuple[list[float], list[float]]:
+    """The latencies in the window around `moment`, and in the quiet window before it."""
     window = [lat for t, lat, _ in samples if moment - WINDOW <= t < moment + WINDOW]
     before = [lat for t, lat, _ in samples if moment + QUIET[0] <= t < moment + QUIET[1]]
+    return window, before
+
+
+def around(moment: float, samples: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """p99 in the window around `moment`, and its ratio to the quiet window before it."""
+    window, before = windows(moment, samples)
     return p99(window), p99(window) / p99(before)
+
+
+def pooled(moments: list[float], samples: list[tuple[float, float, int]]) -> float:
+    """The p99 of all the windows around `moments` together, over that of all the quiet
+    windows before them: the swaps' p99 against the steady p99 of the same stretch of the
+    run, which one swap's ratio estimates with the noise of a few seconds of a shared host."""
+    around_all: list[float] = []
+    before_all: list[float] = []
+    for moment in moments:
+        window, before = windows(moment, samples)
+        around_all += window
+        before_all += before
+    return p99(around_all) / p99(before_all)
 
 
 def swap_row(
@@ -148,10 +171,10 @@ def main() -> str:
         swap_row(number, moment, delay, load_seconds, samples, rss_samples)
         for number, (moment, delay, load_seconds) in enumerate(swaps, 1)
     ]
-    quiet = [
-        around(started + STEADY + (SWAPS + extra) * GAP, samples) for extra in range(QUIET_WINDOWS)
-    ]
+    quiet_moments = [started + STEADY + (SWAPS + extra) * GAP for extra in range(QUIET_WINDOWS)]
+    quiet = [around(moment, samples) for moment in quiet_moments]
     worst = max(float(row[2]) for row in rows)
+    swaps_pooled = pooled([moment for moment, _, _ in swaps], samples)
     return "\n\n".join(
         [
             "## Model swaps under load (`python -m bench swap`)",
@@ -180,10 +203,12 @@ def main() -> str:
                 ],
                 rows,
             ),
-            f"- worst p99 around a swap: {worst:.2f}x the quiet window before it "
-            "(target: at most 1.2x)\n"
+            f"- p99 around the swaps: {swaps_pooled:.2f}x that of the quiet windows before "
+            "them (target: at most 1.2x)\n"
+            f"- worst p99 around one swap: {worst:.2f}x the quiet window before it\n"
             f"- the same ratio with nothing published (the host's noise): "
             + ", ".join(f"{ratio:.2f}x" for _, ratio in quiet)
+            + f"; together {pooled(quiet_moments, samples):.2f}x"
             + f"\n- failed requests: {errors} (target: 0)",
         ]
     )
