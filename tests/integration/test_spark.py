@@ -9,6 +9,7 @@ fail: the engine's own one-line errors say which is missing.
 from __future__ import annotations
 
 import random
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -34,8 +35,8 @@ from recsys.training.spark import (
     spark_session,
 )
 from recsys.training.tuning import choose
-from tests.support.paths import SAMPLE_DS1
-from tests.support.processes import run_recsys
+from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
+from tests.support.processes import Completed, run_recsys
 
 MASTER = "local[2]"
 
@@ -157,6 +158,14 @@ def test_an_unreachable_connect_server_fails_at_once_not_after_retries() -> None
         spark_pair_counts(pairs_of([{1, 2}], 1), 1, url)
 
 
+def test_an_unreachable_standalone_master_fails_at_once_not_after_retries() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(SparkError, match="cannot reach the Spark master at spark://"):
+        spark_pair_counts(pairs_of([{1, 2}], 1), 1, f"spark://127.0.0.1:{port}")
+
+
 def test_longer_rules_are_refused_with_the_setting_to_change() -> None:
     refuse_longer_rules(2)
     with pytest.raises(SparkError, match="RECSYS_MAX_RULE_LENGTH=3"):
@@ -189,3 +198,68 @@ def test_the_spark_engine_refuses_longer_rules_before_reading_the_dataset(
     assert done.returncode == 1
     assert "the Spark engine mines rules of two songs only" in done.stderr
     assert "nowhere.csv" not in done.stderr  # refused before any fetch
+
+
+# A driver heap too small for the sample's count. Spark refuses to start below 450 MiB
+# (INVALID_DRIVER_MEMORY) unless spark.testing.memory, its own test setting, says otherwise.
+TINY_HEAP = "--driver-memory 128m --conf spark.testing.memory=536870912 pyspark-shell"
+STAGE_LINE = re.compile(r"^[a-z]+ +[0-9.]+ s ")
+
+
+def train_on_spark_after_a_local_model(tmp_path: Path, submit_args: str) -> tuple[Completed, str]:
+    """`recsys train --engine spark` on ds2 over a data directory already serving ds1's
+    model (trained locally); the child's TMPDIR is tmp_path. Returns it and the old pointer."""
+    first = run_recsys("train", "--dataset-url", str(SAMPLE_DS1), data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    pointer = (tmp_path / "current.json").read_text()
+    done = run_recsys(
+        "train", "--dataset-url", str(SAMPLE_DS2), "--engine", "spark",
+        data_dir=tmp_path, timeout=300, PYSPARK_SUBMIT_ARGS=submit_args,
+        RECSYS_SPARK_MASTER=MASTER, TMPDIR=str(tmp_path),
+    )  # fmt: skip
+    return done, pointer
+
+
+def assert_one_line(done: Completed, tmp_path: Path, pointer: str, *expected: str) -> Path:
+    """Exit 1, the stage lines and one error line holding `expected` on stderr (no Java or
+    Python trace), the old model still current; returns the log the line names."""
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert all(STAGE_LINE.match(line) for line in lines[:-1]), done.stderr
+    assert lines[-1].startswith("recsys: error: "), done.stderr
+    for text in expected:
+        assert text in lines[-1]
+    assert (tmp_path / "current.json").read_text() == pointer
+    named = re.search(r"Spark's log: (\S+)$", lines[-1])
+    assert named is not None
+    log = Path(named.group(1))
+    assert log.parent == tmp_path
+    assert log.is_file()  # kept: the line names it
+    return log
+
+
+def test_a_driver_out_of_memory_ends_in_one_line_naming_the_setting(tmp_path: Path) -> None:
+    done, pointer = train_on_spark_after_a_local_model(tmp_path, TINY_HEAP)
+    log = assert_one_line(
+        done, tmp_path, pointer,
+        f"Spark failed at {MASTER}: Spark ran out of memory", "spark.driver.memory",
+        "--driver-memory",
+    )  # fmt: skip
+    assert "java.lang.OutOfMemoryError: Java heap space" in log.read_text()
+
+
+def test_a_heap_spark_refuses_ends_in_one_line_naming_the_setting(tmp_path: Path) -> None:
+    done, pointer = train_on_spark_after_a_local_model(
+        tmp_path, "--driver-memory 128m pyspark-shell"
+    )
+    assert_one_line(
+        done, tmp_path, pointer, f"cannot start Spark at {MASTER}", "INVALID_DRIVER_MEMORY",
+        "spark.driver.memory",
+    )  # fmt: skip
+
+
+def test_a_run_that_succeeds_leaves_no_log_and_prints_no_spark_output(tmp_path: Path) -> None:
+    done, _ = train_on_spark_after_a_local_model(tmp_path, "pyspark-shell")
+    assert done.returncode == 0, done.stderr
+    assert all(STAGE_LINE.match(line) for line in done.stderr.splitlines()), done.stderr
+    assert not list(tmp_path.glob("recsys-spark-*.log"))

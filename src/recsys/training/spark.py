@@ -26,32 +26,38 @@ import shutil
 import socket
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import polars as pl
 
-from recsys.errors import RecsysError
+from recsys.training.spark_failures import (
+    SparkError,
+    driver_log,
+    failure,
+    log_py4j_to,
+    output_to,
+    spark_errors,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 CONNECT_SCHEME = "sc://"
 CONNECT_PORT = 15002  # Spark Connect's default, when the URL names none
+STANDALONE_SCHEME = "spark://"
+STANDALONE_PORT = 7077  # a standalone master's default
 CONNECT_TIMEOUT = 10.0
 # Spark's own log configuration logs at INFO; this one keeps warnings and errors only, and
-# spares the trainer's stderr (one line per stage) Spark's start-up banner.
+# skips Spark's start-up banner. It writes to the JVM's stderr, which is the log file of
+# spark_failures.driver_log: the trainer's stderr keeps its one line per stage.
 LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 INPUT_SCHEMA = "pid int, id int"
 RESULT_SCHEMA = pl.Schema({"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32})
 # pyspark warns on every session about pandas 3, which this module never uses.
 PANDAS_WARNING = "PySpark does not yet fully support pandas"
-
-
-class SparkError(RecsysError):
-    """Spark could not be used: the extra or Java missing, or a master that failed to start."""
 
 
 def spark_pair_counts(pairs: pl.DataFrame, min_count: int, master: str) -> pl.DataFrame:
@@ -109,31 +115,42 @@ def spark_session(master: str) -> Iterator[SparkSession]:
     """A session for `master`; stopped on exit if this call started it.
 
     A session already running in this process (a test's, a notebook's) is borrowed and left
-    running: stopping it would pull it from under its owner.
+    running: stopping it would pull it from under its owner. Spark's failures in the block
+    become one `SparkError` (spark_failures); its output goes to the process's log file.
     """
     session_class = import_pyspark()
     connect = master.startswith(CONNECT_SCHEME)
-    if connect:
+    # (a standalone URL listing several masters, for high availability, is left to Spark)
+    if connect or (master.startswith(STANDALONE_SCHEME) and "," not in master):
         require_reachable(master)
     connect_flag = "SPARK_CONNECT_MODE_ENABLED" in os.environ
     existing = session_class.getActiveSession()
     builder = session_class.builder.remote(master) if connect else local_driver(master)
+    log = driver_log()
+    log_py4j_to(log.path)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", PANDAS_WARNING, FutureWarning)
-            spark = builder.appName("recsys-train").getOrCreate()
+        spark = _started(builder, log.path, launches_jvm=not connect)
     except Exception as error:
-        first_line = str(error).strip().partition("\n")[0]
-        raise SparkError(f"cannot start Spark at {master}: {first_line}") from error
+        raise failure(error, master, log, starting=True) from None
     try:
         yield spark
+    except spark_errors() as error:
+        raise failure(error, master, log) from None
     finally:
         if spark is not existing:
-            spark.stop()
+            with suppress(*spark_errors()):  # a JVM that died cannot be stopped
+                spark.stop()
             if connect and not connect_flag:
                 # pyspark marks the whole process as Spark Connect and never unmarks it: a
                 # later classic session would then refuse to start.
                 os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
+def _started(builder: SparkSession.Builder, log: Path, launches_jvm: bool) -> SparkSession:
+    """The session, with a driver JVM launched here writing its output to `log`."""
+    with warnings.catch_warnings(), output_to(log) if launches_jvm else nullcontext():
+        warnings.filterwarnings("ignore", PANDAS_WARNING, FutureWarning)
+        return builder.appName("recsys-train").getOrCreate()
 
 
 def local_driver(master: str) -> SparkSession.Builder:
@@ -157,19 +174,21 @@ def local_driver(master: str) -> SparkSession.Builder:
 
 
 def require_reachable(url: str) -> None:
-    """Fail at once when nothing listens at a Spark Connect URL.
+    """Fail at once when nothing listens at a Spark Connect or standalone master URL.
 
     pyspark retries a Connect server it cannot reach for at least ten minutes (to ride out a
-    server restart), which would make a mistyped URL look like a hung trainer.
+    server restart), which would make a mistyped URL look like a hung trainer; a standalone
+    master that does not answer takes Spark a minute of retries to give up on.
     """
+    connect = url.startswith(CONNECT_SCHEME)
+    what = "the Spark Connect server" if connect else "the Spark master"
     try:
         parts = urlsplit(url)
-        with socket.create_connection(
-            (parts.hostname or "", parts.port or CONNECT_PORT), CONNECT_TIMEOUT
-        ):
+        port = parts.port or (CONNECT_PORT if connect else STANDALONE_PORT)
+        with socket.create_connection((parts.hostname or "", port), CONNECT_TIMEOUT):
             pass
     except (OSError, ValueError) as error:
-        raise SparkError(f"cannot reach the Spark Connect server at {url}: {error}") from error
+        raise SparkError(f"cannot reach {what} at {url}: {error}") from error
 
 
 def import_pyspark() -> type[SparkSession]:
