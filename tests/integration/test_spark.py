@@ -8,6 +8,7 @@ fail: the engine's own one-line errors say which is missing.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import socket
@@ -34,6 +35,7 @@ from recsys.training.spark import (
     spark_pair_counts,
     spark_session,
 )
+from recsys.training.spark_failures import driver_log, log_py4j_to
 from recsys.training.tuning import choose
 from tests.support.paths import SAMPLE_DS1, SAMPLE_DS2
 from tests.support.processes import Completed, run_recsys
@@ -263,3 +265,22 @@ def test_a_run_that_succeeds_leaves_no_log_and_prints_no_spark_output(tmp_path: 
     assert done.returncode == 0, done.stderr
     assert all(STAGE_LINE.match(line) for line in done.stderr.splitlines()), done.stderr
     assert not list(tmp_path.glob("recsys-spark-*.log"))
+
+
+def test_py4j_records_on_the_root_logger_go_to_the_log_not_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """py4j's java_gateway.py calls `logging.exception` (the root logger) when the JVM is
+    gone; that record, with its traceback, must reach the log file only."""
+    import py4j
+
+    log = driver_log().path
+    log_py4j_to(log)
+    logging.basicConfig()  # what logging.exception does first when root has no handler
+    where = str(Path(py4j.__file__).parent / "java_gateway.py")
+    marker = f"Exception while sending command {random.random()}"
+    logging.getLogger().handle(
+        logging.LogRecord("root", logging.ERROR, where, 1, marker, None, None)
+    )
+    assert marker not in capsys.readouterr().err
+    assert marker in log.read_text()

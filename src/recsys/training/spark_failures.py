@@ -84,11 +84,43 @@ def output_to(log: Path) -> Iterator[None]:
 
 
 def log_py4j_to(log: Path) -> None:
-    """py4j's Python logging (its connection errors, with tracebacks) into `log` only."""
+    """py4j's Python logging (its connection errors, with tracebacks) into `log` only.
+
+    py4j logs on its own loggers, and also on the root logger (`logging.exception` in
+    java_gateway.py, when the JVM is gone): a filter on the root logger takes the records
+    raised in py4j's files to `log` instead, before the root logger's handlers (or the ones
+    `logging.basicConfig` would add for that very call) print them.
+    """
+    handler = _file_handler(str(log))
     logger = logging.getLogger("py4j")
-    if not any(getattr(handler, "baseFilename", None) == str(log) for handler in logger.handlers):
-        logger.addHandler(logging.FileHandler(log))
+    if handler not in logger.handlers:
+        logger.addHandler(handler)
     logger.propagate = False
+    root = logging.getLogger()
+    if not any(isinstance(each, _Py4JToFile) for each in root.filters):
+        root.addFilter(_Py4JToFile(handler))
+
+
+@functools.cache
+def _file_handler(path: str) -> logging.FileHandler:
+    return logging.FileHandler(path)
+
+
+class _Py4JToFile(logging.Filter):
+    """Passes every record but py4j's, which go to `handler` alone."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__()
+        self.handler = handler
+        import py4j
+
+        self.py4j = str(Path(py4j.__file__).parent)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.pathname.startswith(self.py4j):
+            self.handler.handle(record)
+            return False
+        return True
 
 
 def spark_errors() -> tuple[type[BaseException], ...]:
