@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.training import counting
 from recsys.training.counting import PAIR_SCHEMA, frequent_pairs
-from recsys.training.heaviest import Heaviest, heaviest_pairs
+from recsys.training.heaviest import Heaviest, SongPowers, heaviest_pairs
 from recsys.training.mining import count_pairs, kept_by, rules_at
 from recsys.training.playlists import clean_pairs
 
@@ -38,13 +38,13 @@ def rows_of(baskets: list[set[int]]) -> pl.DataFrame:
     baskets=st.lists(st.sets(st.integers(0, 30), max_size=12), max_size=30),
     min_count=st.integers(1, 4),
     spare_ids=st.integers(0, 50),  # ids need not be dense: songs may exceed the biggest id
-    block_rows=st.sampled_from([1, 3, 17, 1 << 23]),
+    block_pairs=st.sampled_from([1, 3, 17, 1 << 23]),
 )
 def test_blocks_count_exactly(
-    baskets: list[set[int]], min_count: int, spare_ids: int, block_rows: int
+    baskets: list[set[int]], min_count: int, spare_ids: int, block_pairs: int
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(counting, "BLOCK_ROWS", block_rows)
+        patch.setattr(counting, "BLOCK_PAIRS", block_pairs)
         found = frequent_pairs(rows_of(baskets), 31 + spare_ids, min_count)
     assert found.schema == pl.Schema(PAIR_SCHEMA)
     assert found.rows() == brute_force(baskets, min_count)
@@ -61,8 +61,7 @@ def test_no_rows_and_no_frequent_pair_give_empty_tables() -> None:
 @given(
     baskets=st.lists(st.sets(st.integers(0, 30), max_size=12), max_size=40),
     min_count=st.integers(1, 3),
-    block_rows=st.sampled_from([1, 3, 17, 1 << 23]),
-    kept_rows=st.sampled_from([0, 5, 1 << 24]),
+    block_pairs=st.sampled_from([1, 3, 17, 1 << 23]),
     keep=st.builds(
         Heaviest,
         damping=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
@@ -71,16 +70,16 @@ def test_no_rows_and_no_frequent_pair_give_empty_tables() -> None:
     ),
 )
 def test_keeping_the_heaviest_is_the_same_however_the_blocks_fall(
-    baskets: list[set[int]], min_count: int, block_rows: int, kept_rows: int, keep: Heaviest
+    baskets: list[set[int]], min_count: int, block_pairs: int, keep: Heaviest
 ) -> None:
-    """Pruned block by block and whenever pairs pile up, the counter keeps exactly what
-    pruning the whole count keeps (heaviest.py: the dropped pairs are gone for good)."""
+    """Pruned block by block, the counter keeps exactly what pruning the whole count keeps
+    (each block holds all the rules of its songs)."""
     rows = rows_of(baskets)
-    counts = np.bincount(rows["id"].to_numpy(), minlength=31).astype(float)
-    whole = heaviest_pairs(frequent_pairs(rows, 31, min_count), counts, keep)
+    counts = np.bincount(rows["id"].to_numpy(), minlength=31)
+    powers = SongPowers.of(counts, keep.damping)
+    whole = heaviest_pairs(frequent_pairs(rows, 31, min_count), powers, keep)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(counting, "BLOCK_ROWS", block_rows)
-        patch.setattr(counting, "KEPT_ROWS", kept_rows)
+        patch.setattr(counting, "BLOCK_PAIRS", block_pairs)
         assert frequent_pairs(rows, 31, min_count, keep).rows() == whole.rows()
 
 
@@ -125,3 +124,40 @@ def test_keeping_the_heaviest_drops_most_pairs_of_a_real_sample() -> None:
     kept = count_pairs(playlists, 2, keep=kept_by(params))
     assert kept.pairs.height < every.pairs.height / 4
     assert_same_rules(rules_at(every, 2, params), rules_at(kept, 2, params))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counted=st.dictionaries(
+        st.tuples(st.integers(0, 8), st.integers(0, 8)).filter(lambda pair: pair[0] < pair[1]),
+        st.integers(1, 6),
+        max_size=30,
+    ),
+    damping=st.sampled_from([0.0, 0.3, 0.5]),
+    per_song=st.integers(1, 4),
+    min_confidence=st.sampled_from([0.0, 0.4]),
+)
+def test_a_pair_is_kept_when_it_is_near_one_of_its_songs_heaviest_rules(
+    counted: dict[tuple[int, int], int], damping: float, per_song: int, min_confidence: float
+) -> None:
+    """Brute force: each song's per_song-th heaviest weight among all its rules (whichever
+    side of the pair it is on); a pair stays if either of its rules reaches its song's."""
+    counts = np.array([10.0 + song for song in range(9)])
+    keep = Heaviest(damping, per_song, min_confidence)
+    rules: dict[int, list[tuple[float, tuple[int, int]]]] = {}
+    for (a, b), together in counted.items():
+        for antecedent, consequent in ((a, b), (b, a)):
+            divisor = counts[antecedent] ** (1 - damping) * counts[consequent] ** damping
+            weight = together / divisor
+            eligible = together / counts[antecedent] >= min_confidence
+            rules.setdefault(antecedent, []).append((weight if eligible else -1.0, (a, b)))
+    expected = set()
+    for weights in rules.values():
+        ranked = sorted((max(weight, 0.0) for weight, _ in weights), reverse=True)
+        floor = float(np.float32(ranked[per_song - 1])) if len(ranked) >= per_song else 0.0
+        expected |= {pair for weight, pair in weights if weight >= floor * (1 - 1e-6)}
+    pairs = pl.DataFrame(
+        [(a, b, n) for (a, b), n in sorted(counted.items())], schema=PAIR_SCHEMA, orient="row"
+    )
+    kept = heaviest_pairs(pairs, SongPowers.of(counts, damping), keep)
+    assert {(a, b) for a, b, _ in kept.rows()} == expected

@@ -6,6 +6,7 @@ model package needs nothing of the training stack to describe them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,20 +36,25 @@ class MiningParams:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """Everything a model holds, in serving order; ids rank songs by popularity."""
+    """Everything a model holds, in serving order; ids rank songs by popularity.
+
+    The columns are sequences of numbers: the trainer passes `array`s, which hold a
+    rule in a few bytes where a list would hold a Python object per number (tens of
+    millions of them at the Million Playlist Dataset's size); tests may pass lists.
+    """
 
     playlists: int
-    vocabulary: list[str]
-    counts: list[int]
+    vocabulary: Sequence[str]
+    counts: Sequence[int]
     frequent_songs: int
     itemsets: int
     rules_per_song: int  # rules an antecedent could keep: params', fewer if max_rules binds
-    antecedent_keys: list[int]
-    antecedent_counts: list[int]
-    group_offsets: list[int]
-    consequents: list[int]
-    pair_counts: list[int]
-    weights: list[float]
+    antecedent_keys: Sequence[int]
+    antecedent_counts: Sequence[int]
+    group_offsets: Sequence[int]
+    consequents: Sequence[int]
+    pair_counts: Sequence[int]
+    weights: Sequence[float]
 
     @property
     def rule_count(self) -> int:

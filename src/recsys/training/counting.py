@@ -2,33 +2,37 @@
 
 Every pair {a, b} of songs in one playlist is a co-occurrence; a pair is frequent when
 `min_count` playlists or more hold it. The co-occurrences of a dataset grow with the
-squares of its playlists' lengths (hundreds of millions for the Million Playlist
-Dataset), so they are never all made at once. Rows are sorted by playlist, then song, so
-each row's later rows in its playlist are its pairs with bigger song ids. Songs are then
-taken in blocks of first songs whose pairs fit `BLOCK_ROWS`: every pair whose first song
-is in the block is made and counted there and nowhere else, so a block's counts are final
-and only its frequent pairs are kept. Peak memory is the rows, one block, and the frequent
-pairs found; no table of all distinct pairs is ever held.
+squares of its playlists' lengths (billions for the Million Playlist Dataset), so they
+are never all made at once, and they are counted in compiled code, not one numpy array
+per step: with the rows as a sparse playlists x songs matrix X, the counts of a block of
+songs with every song are the rows of X[:, block]^T X, one sparse product (scipy's). Songs
+are taken in blocks whose co-occurrences fit `BLOCK_PAIRS`, so peak memory is the rows
+(twice: by playlist and by song), one block's product and the pairs kept; no table of all
+distinct pairs is ever held.
 
-A block is counted by `bincount` over its (first, second) cells when it has few cells for
-its rows (popular songs), by sorting otherwise (the long tail); both are exact.
-
-Given what the model keeps of each song (`heaviest.Heaviest`), only the pairs that can be
-one of its rules are kept: each block's, and again whenever the kept pairs pile up, so
-memory follows the songs times their rules, not the pairs of two playlists or more.
+A block's product holds every pair of its songs, in both directions: each of its songs'
+counts with every other song are final there. So, given what the model keeps of each song
+(`heaviest.Heaviest`), each block keeps only the pairs that are one of its songs' rules,
+exactly, and the pairs kept add up to the songs times their rules, not to the pairs of
+two playlists or more.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
-from recsys.training.heaviest import Heaviest, heaviest_pairs
+from recsys.training.heaviest import Heaviest, SongPowers, near_the_top
 
-BLOCK_ROWS = 1 << 21  # co-occurrences made at once: about 40 bytes each, all arrays counted
-KEPT_ROWS = 1 << 24  # kept pairs that are pruned again once this many pile up
+BLOCK_PAIRS = 1 << 24  # co-occurrences (in both directions) a block's product holds at most
+# Blocks counted at once: scipy's product and numpy's sorts release the GIL, so threads
+# use the cores; each holds a block's product, so memory grows with them.
+THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 PAIR_SCHEMA = {"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32}
 
 
@@ -36,101 +40,87 @@ def frequent_pairs(
     pairs: pl.DataFrame, songs: int, min_count: int, keep: Heaviest | None = None
 ) -> pl.DataFrame:
     """Pairs of songs held by at least `min_count` playlists: a < b, count; sorted by (a, b).
-    With `keep`, only those that can be one of the model's rules (`heaviest_pairs`).
+    With `keep`, only those that are a rule the model could keep, in either direction
+    (`heaviest.heaviest_pairs` of all of them).
 
     `pairs` holds one row per (`pid`, `id`), deduplicated; ids are below `songs`.
     """
     if pairs.height == 0:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    key = pairs["pid"].to_numpy().astype(np.int64) * songs + pairs["id"].to_numpy()
-    key.sort()
-    playlist, song = np.divmod(key, songs)
-    del key
-    later = _later_in_playlist(playlist)
-    del playlist
-    song = song.astype(np.int32)
-    blocks: Iterator[pl.DataFrame] = (
-        _count_block(song, later, rows, block, songs, min_count)
-        for rows, block in _blocks(song, later, songs)
-    )
-    if keep is not None:
-        blocks = _heaviest_of(blocks, np.bincount(song, minlength=songs), keep)
-    found = list(blocks)
-    return pl.concat(found) if found else pl.DataFrame(schema=PAIR_SCHEMA)
+    playlist, song = pairs["pid"].to_numpy(), pairs["id"].to_numpy()
+    ones = np.ones(len(song), dtype=np.int32)  # int32 products: counts up to 2 ** 31
+    by_playlist = sp.csr_matrix((ones, (playlist, song)), shape=(int(playlist.max()) + 1, songs))
+    del playlist, song, ones
+    by_song = by_playlist.T.tocsr()
+    powers = None if keep is None else SongPowers.of(np.diff(by_song.indptr), keep.damping)
+
+    def count(block: tuple[int, int]) -> pl.DataFrame:
+        first, last = block
+        return _block_pairs(by_song[first:last] @ by_playlist, first, min_count, powers, keep)
+
+    with ThreadPoolExecutor(THREADS) as threads:
+        found = list(threads.map(count, _blocks(by_playlist, by_song)))
+    if not found:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    every = pl.concat(found)
+    # with `keep`, a pair kept as a rule of both its songs was found in both their blocks
+    return every if keep is None else every.unique().sort("a", "b")
 
 
-def _heaviest_of(
-    blocks: Iterator[pl.DataFrame], counts: np.ndarray, keep: Heaviest
-) -> Iterator[pl.DataFrame]:
-    """The pairs of `blocks` the model can use: pruned block by block, and all kept so far
-    whenever they pile up to twice what the last prune left (KEPT_ROWS at least, so the
-    work stays linear); a last prune makes them those of the whole."""
-    counts = counts.astype(np.float64)
-    kept: list[pl.DataFrame] = []
-    held, limit = 0, KEPT_ROWS
-    for block in blocks:
-        kept.append(heaviest_pairs(block, counts, keep))
-        held += kept[-1].height
-        if held > limit:
-            kept = [heaviest_pairs(pl.concat(kept), counts, keep)]
-            held = kept[0].height
-            limit = max(KEPT_ROWS, 2 * held)
-    if kept:
-        yield heaviest_pairs(pl.concat(kept), counts, keep)
-
-
-def _later_in_playlist(playlist: np.ndarray) -> np.ndarray:
-    """For each row of rows sorted by playlist: how many rows of its playlist follow it."""
-    starts = np.flatnonzero(np.diff(playlist, prepend=playlist[0] - 1))
-    ends = np.append(starts[1:], len(playlist))
-    end_of_row = np.repeat(ends, ends - starts)
-    return (end_of_row - np.arange(1, len(playlist) + 1)).astype(np.int32)
-
-
-def _blocks(
-    song: np.ndarray, later: np.ndarray, songs: int
-) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
-    """Per block: the rows whose song is in it, and its range of first songs [first, last).
-
-    Blocks are runs of first songs whose co-occurrences add up to about BLOCK_ROWS; a
-    single song with more is a block of its own (it holds at most one song's pairs).
-    """
-    by_song = np.argsort(song, kind="stable").astype(np.int64)
-    made = np.cumsum(np.bincount(song, weights=later, minlength=songs).astype(np.int64))
-    row_end = np.cumsum(np.bincount(song, minlength=songs))
+def _blocks(by_playlist: sp.csr_matrix, by_song: sp.csr_matrix) -> Iterator[tuple[int, int]]:
+    """Runs of songs [first, last) whose co-occurrences add up to about BLOCK_PAIRS; a
+    single song with more is a block of its own."""
+    partners = np.diff(by_playlist.indptr) - 1  # each row's co-occurrences: the others
+    made = _running_total(by_song, partners)
+    songs = by_song.shape[0]
     first = 0
     while first < songs:
         before = made[first - 1] if first else 0
-        last = max(int(np.searchsorted(made, before + BLOCK_ROWS, side="right")), first + 1)
+        last = max(int(np.searchsorted(made, before + BLOCK_PAIRS, side="right")), first + 1)
         last = min(last, songs)
-        start = row_end[first - 1] if first else 0
-        yield by_song[start : row_end[last - 1]], (first, last)
+        yield first, last
         first = last
 
 
-def _count_block(
-    song: np.ndarray,
-    later: np.ndarray,
-    rows: np.ndarray,
-    block: tuple[int, int],
-    songs: int,
+def _running_total(by_song: sp.csr_matrix, partners: np.ndarray) -> np.ndarray:
+    """The running total, by song, of its co-occurrences (its playlists' other rows)."""
+    per_song = np.bincount(
+        np.repeat(np.arange(by_song.shape[0]), np.diff(by_song.indptr)),
+        weights=partners[by_song.indices],
+        minlength=by_song.shape[0],
+    )
+    return np.cumsum(per_song.astype(np.int64))
+
+
+def _block_pairs(
+    product: sp.csr_matrix,
+    first: int,
     min_count: int,
+    powers: SongPowers | None,
+    keep: Heaviest | None,
 ) -> pl.DataFrame:
-    """The frequent pairs whose first song is in `block` (a range of ids)."""
-    first, last = block
-    partners = later[rows].astype(np.int64)
-    row = np.repeat(rows, partners)
-    step = np.arange(1, len(row) + 1) - np.repeat(np.cumsum(partners) - partners, partners)
-    cell = (song[row].astype(np.int64) - first) * songs + song[row + step]
-    del row, step
-    cells = (last - first) * songs
-    if cells <= 4 * len(cell):
-        counts = np.bincount(cell, minlength=cells)
-        kept = np.flatnonzero(counts >= min_count)
-        counts = counts[kept]
-    else:
-        kept, counts = np.unique(cell, return_counts=True)
-        frequent = counts >= min_count
-        kept, counts = kept[frequent], counts[frequent]
-    a, b = np.divmod(kept, songs)
-    return pl.DataFrame({"a": a + first, "b": b, "count": counts}, schema=PAIR_SCHEMA, strict=False)
+    """The frequent pairs of a block's product (its songs' rows, first = the first song),
+    each once (a < b), sorted; with `keep`, only its songs' rules a model could keep.
+
+    Most of a product's entries are pairs seen once: they are dropped before anything
+    else is made of them.
+    """
+    at = np.flatnonzero(product.data >= min_count)
+    row = np.searchsorted(product.indptr, at, side="right") - 1 + first
+    other, together = product.indices[at], product.data[at]
+    del at
+    if keep is None:  # each pair once: in the block of its smaller song
+        wanted = other > row
+        row, other, together = row[wanted], other[wanted], together[wanted]
+        order = np.argsort((row.astype(np.int64) << 32) | other)  # (the product's columns
+        return _frame(row[order], other[order], together[order])  # are in no set order)
+    assert powers is not None
+    wanted = other != row
+    row, other, together = row[wanted], other[wanted], together[wanted]
+    rules = near_the_top(row, other, together.astype(np.float64), powers, keep)
+    row, other, together = row[rules], other[rules], together[rules]
+    return _frame(np.minimum(row, other), np.maximum(row, other), together)
+
+
+def _frame(a: np.ndarray, b: np.ndarray, count: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({"a": a, "b": b, "count": count}, schema=PAIR_SCHEMA, strict=False)

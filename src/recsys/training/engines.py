@@ -11,7 +11,7 @@ import polars as pl
 
 from recsys.settings import Settings
 from recsys.training.counting import frequent_pairs
-from recsys.training.heaviest import Heaviest, heaviest_pairs
+from recsys.training.heaviest import Heaviest, SongPowers, heaviest_pairs
 from recsys.training.mining import PairCounter
 
 
@@ -30,7 +30,9 @@ def pair_counter(settings: Settings) -> PairCounter:
         counted = spark_pair_counts(pairs, min_count, master)
         if keep is None:
             return counted
-        counts = np.bincount(pairs["id"].to_numpy(), minlength=songs).astype(np.float64)
-        return heaviest_pairs(counted, counts, keep)  # what the local counter keeps
+        counts = np.bincount(pairs["id"].to_numpy(), minlength=songs)
+        return heaviest_pairs(
+            counted, SongPowers.of(counts, keep.damping), keep
+        )  # what the local counter keeps
 
     return on_spark

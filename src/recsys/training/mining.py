@@ -18,16 +18,18 @@ API loads them as flat arrays without sorting anything.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 from efficient_apriori.itemsets import itemsets_from_transactions
 
-from recsys.model.format import MAX_SONGS
+from recsys.model.format import ARRAY_TYPES, MAX_SONGS
 from recsys.model.rules import MiningParams, RuleSet
 from recsys.training.counting import frequent_pairs
-from recsys.training.heaviest import Heaviest, heaviest_directions
+from recsys.training.heaviest import Heaviest, SongPowers, heaviest_directions
 from recsys.training.playlists import Playlists
 from recsys.training.weighting import MiningError, longer_rules, pair_rules, serving_order
 
@@ -279,8 +281,8 @@ def rules_at(
     pairs = counts.pairs.filter(pl.col("count") >= min_count)
     keep = kept_by(params)
     if keep is not None:  # the same pairs as a count that kept only these (heaviest.py)
-        song_counts = counts.songs["count"].to_numpy().astype(float)
-        forward, backward = heaviest_directions(pairs, song_counts, keep)
+        powers = SongPowers.of(counts.songs["count"].to_numpy(), keep.damping)
+        forward, backward = heaviest_directions(pairs, powers, keep)
         pairs = pairs.with_columns(a_b=forward, b_a=backward).filter(forward | backward)
     rules = pair_rules(counts.songs, pairs, params)
     if longer:
@@ -293,20 +295,29 @@ def rules_at(
     # A catalogue larger than the format holds (the MPD has 2.26 million tracks) loses its
     # rarest songs, which are in no rule: a request naming one gets it back as unknown.
     kept = counts.songs.head(MAX_SONGS)
+    ends = groups["len"].cast(pl.Int64).cum_sum()
+    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), ends])
     return RuleSet(
         playlists=counts.total,
         vocabulary=counts.playlists.spellings.gather(kept["song"]).to_list(),
-        counts=kept["count"].to_list(),
+        counts=_column(kept["count"], "counts"),
         frequent_songs=frequent.height,
         itemsets=frequent.height + pairs.height + len(longer or ()),
         rules_per_song=per_song,
-        antecedent_keys=groups["antecedent"].to_list(),
-        antecedent_counts=groups["antecedent_count"].to_list(),
-        group_offsets=[0, *groups["len"].cum_sum().to_list()],
-        consequents=rules["consequent"].to_list(),
-        pair_counts=rules["pair_count"].to_list(),
-        weights=rules["weight"].to_list(),
+        antecedent_keys=_column(groups["antecedent"], "antecedent_keys"),
+        antecedent_counts=_column(groups["antecedent_count"], "antecedent_counts"),
+        group_offsets=_column(offsets, "group_offsets"),
+        consequents=_column(rules["consequent"], "consequents"),
+        pair_counts=_column(rules["pair_count"], "pair_counts"),
+        weights=_column(rules["weight"], "weights"),
     )
+
+
+def _column(values: pl.Series, name: str) -> array:
+    """`values` as the model format's array `name`, copied as one buffer: no Python object
+    per number (a list of tens of millions of rules costs gigabytes)."""
+    typecode = ARRAY_TYPES[name]
+    return array(typecode, values.to_numpy().astype(np.dtype(typecode), copy=False).tobytes())
 
 
 def _itemset_counts(
