@@ -17,7 +17,6 @@ kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -63,20 +62,22 @@ def heaviest_directions(
     pairs: pl.DataFrame, powers: SongPowers, keep: Heaviest
 ) -> tuple[pl.Series, pl.Series]:
     """For each pair (a, b, count): whether a -> b, and whether b -> a, is a rule the model
-    could keep, each judged among all the rules of its antecedent in `pairs`."""
+    could keep, each judged among all the rules of its antecedent in `pairs`. (One
+    direction's weights at a time: at the MPD's shape the pairs run to tens of millions.)"""
     if pairs.height == 0:
         return pl.Series([], dtype=pl.Boolean), pl.Series([], dtype=pl.Boolean)
     a = pairs["a"].to_numpy()
     b = pairs["b"].to_numpy()
     together = pairs["count"].to_numpy().astype(np.float64)
-    forward, backward = (
-        _weighed(a, b, together, powers, keep),
-        _weighed(b, a, together, powers, keep),
+    stored = np.concatenate(
+        [_stored(a, b, together, powers, keep), _stored(b, a, together, powers, keep)]
     )
-    stored = np.concatenate([forward.stored, backward.stored])
     floor = _nth_heaviest(np.concatenate([a, b]), stored, keep.per_song)
     del stored
-    return pl.Series(_near(forward, a, floor)), pl.Series(_near(backward, b, floor))
+    return (
+        pl.Series(_near(a, b, together, powers, keep, floor)),
+        pl.Series(_near(b, a, together, powers, keep, floor)),
+    )
 
 
 def near_the_top(
@@ -89,42 +90,50 @@ def near_the_top(
     """Which rules antecedent -> consequent (`together`: playlists holding both) are within
     TOLERANCE of their antecedent's per_song-th heaviest; each antecedent's rules must all
     be among these."""
-    rules = _weighed(antecedent, consequent, together, powers, keep)
-    return _near(rules, antecedent, _nth_heaviest(antecedent, rules.stored, keep.per_song))
+    stored = _stored(antecedent, consequent, together, powers, keep)
+    floor = _nth_heaviest(antecedent, stored, keep.per_song)
+    return _near(antecedent, consequent, together, powers, keep, floor)
 
 
-class _Weighed(NamedTuple):
-    weight: np.ndarray  # float64, exact
-    stored: np.ndarray  # float32, as the model stores it; 0 below min_confidence
-    eligible: np.ndarray | None  # reaching min_confidence (None: all, at 0)
+def _weight(
+    antecedent: np.ndarray, consequent: np.ndarray, together: np.ndarray, powers: SongPowers
+) -> np.ndarray:
+    # each song's powers once, gathered per rule: the same floats as a power per rule
+    return together / (powers.as_antecedent[antecedent] * powers.as_consequent[consequent])
 
 
-def _weighed(
+def _stored(
     antecedent: np.ndarray,
     consequent: np.ndarray,
     together: np.ndarray,
     powers: SongPowers,
     keep: Heaviest,
-) -> _Weighed:
-    """The rules' weights, exact and as stored.
+) -> np.ndarray:
+    """The rules' weights as the model stores them (float32), 0 below min_confidence.
 
-    The per_song-th weights are taken among the stored ones, which places each within one
-    float32 step of the exact one, well inside TOLERANCE.
+    The per_song-th weights are taken among these, which places each within one float32
+    step of the exact one, well inside TOLERANCE.
     """
-    # each song's powers once, gathered per rule: the same floats as a power per rule
-    weight = together / (powers.as_antecedent[antecedent] * powers.as_consequent[consequent])
-    stored = weight.astype(np.float32)
-    eligible = None
+    stored = _weight(antecedent, consequent, together, powers).astype(np.float32)
     if keep.min_confidence > 0:  # (0, the default: every rule is eligible)
-        eligible = together / powers.counts[antecedent] >= keep.min_confidence
-        stored[~eligible] = 0
-    return _Weighed(weight, stored, eligible)
+        stored[together / powers.counts[antecedent] < keep.min_confidence] = 0
+    return stored
 
 
-def _near(rules: _Weighed, antecedent: np.ndarray, floor: np.ndarray) -> np.ndarray:
+def _near(
+    antecedent: np.ndarray,
+    consequent: np.ndarray,
+    together: np.ndarray,
+    powers: SongPowers,
+    keep: Heaviest,
+    floor: np.ndarray,
+) -> np.ndarray:
     """Rules within TOLERANCE of their antecedent's `floor` (by song id), and eligible."""
-    near = rules.weight >= floor[antecedent].astype(np.float64) * (1 - TOLERANCE)
-    return near if rules.eligible is None else near & rules.eligible
+    weight = _weight(antecedent, consequent, together, powers)
+    near = weight >= floor[antecedent].astype(np.float64) * (1 - TOLERANCE)
+    if keep.min_confidence > 0:
+        near &= together / powers.counts[antecedent] >= keep.min_confidence
+    return near
 
 
 def _nth_heaviest(antecedent: np.ndarray, weight: np.ndarray, per_song: int) -> np.ndarray:
