@@ -31,8 +31,10 @@ from recsys.training.heaviest import Heaviest, SongPowers, near_the_top
 
 BLOCK_PAIRS = 1 << 24  # co-occurrences (in both directions) a block's product holds at most
 # Blocks counted at once: scipy's product and numpy's sorts release the GIL, so threads
-# use the cores; each holds a block's product, so memory grows with them.
-THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+# use the cores. Each holds a block's product, so memory grows with them: two, the CPUs
+# the trainer's pods get (deploy/), whatever the node has (a pod's CPU limit is not in
+# its affinity mask), and one where the machine has one.
+THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 PAIR_SCHEMA = {"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32}
 
 
