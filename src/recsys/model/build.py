@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -107,7 +107,7 @@ def build_model(
     header = build_header(
         rules, params, model_id=model_id, dataset=dataset, digest=digest, tuning=tuning
     )
-    columns: dict[str, list[int] | list[float]] = {
+    columns: dict[str, Sequence[int] | Sequence[float]] = {
         "counts": rules.counts,
         "antecedent_keys": rules.antecedent_keys,
         "antecedent_counts": rules.antecedent_counts,
