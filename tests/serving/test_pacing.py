@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from recsys.model.format import SLICE, decode_model
+from recsys.model.format import decode_model
 from recsys.model.rules import RuleSet
+from recsys.model.slices import SLICE
 from recsys.serving import loader as loader_module
 from recsys.serving import pacing
 from recsys.serving.loader import LoadOutcome, ModelLoader

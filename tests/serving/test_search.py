@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import re
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys.model.rules import RuleSet
+from recsys.model.song_keys import SortedKeys
 from recsys.serving import search as search_module
 from recsys.serving.pages import STATIC
 from recsys.serving.search import SearchCache, SongSearch, query_key
@@ -207,15 +209,15 @@ def test_search_equals_brute_force_on_many_buckets_and_blocks() -> None:
 
 
 class FakeIndex:
-    """What the cache needs of a RuleIndex: its songs, most popular first, and their keys."""
+    """What the cache needs of a RuleIndex: its songs, most popular first, and their sorted
+    keys, made on first use: a build through the cache sorts them, as loading a model does."""
 
     def __init__(self, names: list[str]) -> None:
-        self.names = names
-        self.song_count = len(names)
-        self.song_keys = [normalize_song_name(name) for name in names]
+        self.vocabulary = names
 
-    def popular(self, limit: int) -> list[str]:
-        return self.names[:limit]
+    @functools.cached_property
+    def sorted_keys(self) -> SortedKeys:
+        return SortedKeys.of(self.vocabulary)
 
 
 def test_concurrent_first_searches_share_one_build(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +225,7 @@ def test_concurrent_first_searches_share_one_build(monkeypatch: pytest.MonkeyPat
 
     def counting(index: FakeIndex) -> SongSearch:
         builds.append(index)
-        return SongSearch(index.popular(index.song_count))
+        return SongSearch(index.vocabulary)
 
     monkeypatch.setattr(search_module, "build_search", counting)
     model = FakeIndex(random_names(5000, seed=3))

@@ -4,13 +4,18 @@ explanations, which must be the scoring read back."""
 from __future__ import annotations
 
 import random
+import unicodedata
 from array import array
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys.model.format import ARRAY_TYPES, ModelFile, encode_antecedent
 from recsys.model.index import MAX_REASONS, Reason, RuleIndex
+from recsys.model.names import HEAD
+from recsys.model.vocabulary import Vocabulary
 from recsys.songs import normalize_song_name
 
 # Songs by popularity: 0 A, 1 B, 2 C, 3 D, 4 E, 5 F.
@@ -24,7 +29,10 @@ RULES = {  # antecedent -> [(consequent, weight)], heaviest first
 
 
 def build(
-    rules: dict = RULES, max_rule_length: int = 3, vocabulary: list[str] = VOCABULARY
+    rules: dict = RULES,
+    max_rule_length: int = 3,
+    vocabulary: list[str] = VOCABULARY,
+    head: int = HEAD,
 ) -> RuleIndex:
     """A model laid out as the trainer lays it out: groups in key order, heaviest first."""
     keys: list[int] = []
@@ -46,13 +54,11 @@ def build(
         "pair_counts": [1] * len(consequents),
         "weights": weights,
     }
-    header = {
-        "model_id": "m",
-        "params": {"max_rule_length": max_rule_length},
-        "vocabulary": vocabulary,
-    }
+    header = {"model_id": "m", "params": {"max_rule_length": max_rule_length}}
     arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
-    return RuleIndex(ModelFile(header=header, arrays=arrays))
+    names = Vocabulary.of(vocabulary)
+    arrays["names"], arrays["name_offsets"] = names.blob, names.offsets
+    return RuleIndex(ModelFile(header=header, arrays=arrays), head=head)
 
 
 def test_normalisation() -> None:
@@ -188,3 +194,72 @@ def explained(rules: dict, liked: set[int], song: int, vocabulary: list[str]) ->
         if consequent == song
     ]
     return sorted(found, key=lambda reason: -reason.weight)[:MAX_REASONS]
+
+
+# --- songs past the head: found by their sorted keys, named by the vocabulary -----------
+
+
+def chain_of(songs: int) -> dict:
+    """Rules through every song: each recommends the next."""
+    return {(song,): [((song + 1) % songs, 0.5)] for song in range(songs)}
+
+
+STACKED = "a" + "\u0301" * 40  # matched only exactly (see names.stacks_marks)
+TAIL = ["Alpha", "Beyoncé – Halo", "Straße", "ÉTÉ", "e\u0301te\u0301 ", "halo", STACKED, "Zeta"]
+
+
+def spellings(name: str) -> list[str]:
+    """Ways a client may send `name`: as spelled, in other cases, decomposed, spaced."""
+    return [
+        name,
+        name.upper(),
+        name.casefold(),
+        unicodedata.normalize("NFD", name),
+        f"  {name}\t",
+        name.replace(" ", "   "),
+    ]
+
+
+def test_a_tiny_head_finds_every_spelling_as_a_large_one_does() -> None:
+    rules = chain_of(len(TAIL))
+    tiny, large = (build(rules, 2, TAIL, head) for head in (2, HEAD))
+    sent = [spelling for name in TAIL for spelling in spellings(name)]
+    sent += ["Nobody Knows", "straße x", "a" + "\u0301" * 39, STACKED.upper()]
+    assert tiny.song_ids(sent) == large.song_ids(sent)
+    known, unknown = tiny.song_ids(sent)
+    assert (known[2], known[3]) == ("Straße", "ÉTÉ")  # past the head, found
+    assert known[6] == STACKED  # past the head, sent exactly
+    assert {"Nobody Knows", STACKED.upper()} <= set(unknown)
+    sent_twice = ["e\u0301te\u0301", "ÉTÉ", "e\u0301te\u0301 "]  # two songs of one key
+    assert tiny.song_ids(sent_twice)[0] == {3: "e\u0301te\u0301"}  # the first song
+    assert tiny.song_ids(["HALO"])[0] == {5: "HALO"}
+    for song in range(len(TAIL)):
+        liked = spellings(TAIL[song])[1:2]
+        assert tiny.recommend(liked, 3, explain=True) == large.recommend(liked, 3, explain=True)
+    assert [tiny.popular(n) for n in range(10)] == [TAIL[:n] for n in range(10)]
+    assert tiny.recommend(["Zeta"], 1).songs == ["Alpha"]
+    assert tiny.recommend(["Straße"], 1).songs == ["ÉTÉ"]  # a name past the head
+
+
+NAMES = st.lists(
+    st.text(alphabet="abAB \u00e9e\u0301\u00dfs\u0130\u212b", min_size=1, max_size=5).filter(
+        str.strip
+    ),
+    min_size=2,
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=NAMES, head=st.integers(0, 4), extra=st.lists(st.text(max_size=4), max_size=4))
+def test_any_head_answers_as_the_whole_vocabulary_in_dicts_would(
+    names: list[str], head: int, extra: list[str]
+) -> None:
+    rules = chain_of(len(names))
+    small, large = (build(rules, 2, names, size) for size in (head, HEAD))
+    sent = [spelling for name in names for spelling in spellings(name)] + extra
+    assert small.song_ids(sent) == large.song_ids(sent)
+    assert small.popular(len(names) + 1) == large.popular(len(names) + 1) == names
+    for name in names:
+        liked = [name.upper()]
+        assert small.recommend(liked, 3, explain=True) == large.recommend(liked, 3, explain=True)

@@ -11,22 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recsys.model.antecedents import keys_problem
 from recsys.model.build import DatasetInfo, build_model
+from recsys.model.checks import _all_within, _increasing, _sorted_within_groups
 from recsys.model.format import (
-    SLICE,
     ModelError,
-    _all_within,
-    _increasing,
-    _keys_problem,
-    _sorted_within_groups,
     decode_antecedent,
     decode_model,
     encode_antecedent,
-    full_speed,
     read_model,
 )
 from recsys.model.index import RuleIndex, _largest_group
 from recsys.model.rules import MiningParams, RuleSet
+from recsys.model.slices import SLICE, full_speed
 
 GOOD = RuleSet(
     playlists=4,
@@ -127,7 +124,7 @@ def test_a_key_passes_exactly_when_it_is_an_encoded_antecedent(key: int, longest
         and list(items) == sorted(set(items))
         and items[-1] < songs
     )
-    assert (_keys_problem([key], songs, longest) is None) == valid
+    assert (keys_problem([key], songs, longest) is None) == valid
 
 
 @given(
@@ -135,7 +132,7 @@ def test_a_key_passes_exactly_when_it_is_an_encoded_antecedent(key: int, longest
     st.integers(1, 3),
 )
 def test_every_encoded_antecedent_of_known_songs_passes(items: list, longest: int) -> None:
-    problem = _keys_problem([encode_antecedent(tuple(items))], 40, longest)
+    problem = keys_problem([encode_antecedent(tuple(items))], 40, longest)
     assert (problem is None) == (len(items) <= longest)
 
 

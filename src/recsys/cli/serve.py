@@ -11,15 +11,15 @@ from recsys.settings import Settings
 
 def _try_it(settings: Settings) -> str:
     """A ready-to-paste curl, with songs of the current model when there is one."""
-    from recsys.model.format import ModelError, read_header
+    from recsys.model.format import ModelError, read_first_names
     from recsys.model.pointer import read_pointer
 
     songs = ["Forever Ghost", "Gold"]  # of the bundled sample, which `make run` serves
     try:
         pointer = read_pointer(settings.data_dir)
         if pointer is not None:
-            songs = read_header(pointer.model_path(settings.data_dir))["vocabulary"][:2]
-    except (ModelError, OSError, KeyError):
+            songs = read_first_names(pointer.model_path(settings.data_dir), 2) or songs
+    except (ModelError, OSError):
         pass
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     body = json.dumps({"songs": songs, "k": 5}, ensure_ascii=False).replace("'", "'\\''")

@@ -18,6 +18,7 @@ from typing import Any
 from recsys import __version__
 from recsys.model.format import ARRAY_TYPES, FORMAT_NAME, FORMAT_VERSION, encode_model
 from recsys.model.rules import MiningParams, RuleSet, Tuning
+from recsys.model.vocabulary import as_vocabulary
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,6 @@ def build_header(
             "rules_per_song": rules.rules_per_song,
             "coverage": rules.coverage,
         },
-        "vocabulary": rules.vocabulary,
     }
 
 
@@ -116,5 +116,15 @@ def build_model(
         "pair_counts": rules.pair_counts,
         "weights": rules.weights,
     }
-    arrays = {name: array(ARRAY_TYPES[name], values) for name, values in columns.items()}
+    arrays = {name: _array(ARRAY_TYPES[name], values) for name, values in columns.items()}
+    vocabulary = as_vocabulary(rules.vocabulary)
+    arrays["names"], arrays["name_offsets"] = vocabulary.blob, vocabulary.offsets
     return BuiltModel(model_id=model_id, header=header, content=encode_model(header, arrays))
+
+
+def _array(typecode: str, values: Sequence[int] | Sequence[float]) -> array:
+    """`values` as an array of `typecode`: itself when it is one already (the trainer's
+    columns are), not a copy."""
+    if isinstance(values, array) and values.typecode == typecode:
+        return values
+    return array(typecode, values)

@@ -156,10 +156,9 @@ def list_models(data_dir: Path, live: str | None) -> tuple[list[ModelRow], list[
 
 
 def show_model(model: ModelFile, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A model's metadata (without vocabulary) and its `top` rules, heaviest first."""
-    metadata = {
-        key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
-    }
+    """A model's metadata (without the array directory) and its `top` rules, heaviest
+    first."""
+    metadata = {key: value for key, value in model.header.items() if key != "arrays"}
     arrays = model.arrays
     weights = arrays["weights"]
     best = heapq.nlargest(max(0, top), range(len(weights)), key=weights.__getitem__)

@@ -16,7 +16,7 @@ import fcntl
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,6 +87,35 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
     fd = _open_regular(path, what)
     try:
         return _read_capped(fd, path, limit, what)
+    except OSError as error:
+        raise _unreadable(what, path, error) from None
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def reading_regular_file(path: Path, limit: int, what: str) -> Iterator[Callable[[int], bytes]]:
+    """`read(size)` over `path`, if it is a regular file of at most `limit` bytes: each call
+    returns the next bytes, at most `size` (b"" at the end), and one that finds the file
+    grown past the cap raises. For reading a large file a piece at a time, never whole.
+
+    OSErrors while reading become one ModelError too; FileNotFoundError on opening passes.
+    """
+    fd = _open_regular(path, what)
+    read_so_far = 0
+
+    def read(size: int) -> bytes:
+        nonlocal read_so_far
+        chunk = os.read(fd, min(size, limit + 1 - read_so_far))
+        read_so_far += len(chunk)
+        if read_so_far > limit:  # it grew while we read it
+            raise _too_large(what, path, limit)
+        return chunk
+
+    try:
+        if os.fstat(fd).st_size > limit:
+            raise _too_large(what, path, limit)
+        yield read
     except OSError as error:
         raise _unreadable(what, path, error) from None
     finally:

@@ -2,10 +2,10 @@
 
 The index keeps the model's flat arrays as they came off disk and finds rules by binary
 search over the sorted antecedent keys. Building it normalises each name of the vocabulary
-once (into two dicts and the list `song_keys`, which the page's song search reuses) and
-reads the group offsets once; a request costs a binary search per liked song and per
-combination of liked songs an antecedent could hold (or, for many songs, a walk of their
-key ranges), never a scan of the rule list.
+once, into the name tables (`names`: dicts for the most popular songs, sorted keys for all,
+which the page's song search reuses) and reads the group offsets once; a request costs a
+binary search per liked song and per combination of liked songs an antecedent could hold
+(or, for many songs, a walk of their key ranges), never a scan of the rule list.
 
 Scoring: every rule whose antecedent the user sent adds its weight to its consequent's
 score, so a song that goes with several liked songs outranks one that goes with a single
@@ -23,8 +23,6 @@ heaviest first, ties in key order (the order the sums are added in).
 from __future__ import annotations
 
 import operator
-import re
-import unicodedata
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -33,25 +31,16 @@ from itertools import combinations
 from math import comb
 from typing import Any, NamedTuple
 
-from recsys.model.format import (
+from recsys.model.antecedents import (
     MAX_ANTECEDENT,
-    PYTHON_SLICE,
-    SLICE,
-    ModelFile,
-    Pace,
     decode_antecedent,
     encode_antecedent,
     first_item_floor,
-    full_speed,
 )
+from recsys.model.format import ModelFile
+from recsys.model.names import HEAD, name_tables, stacks_marks
+from recsys.model.slices import PYTHON_SLICE, SLICE, Pace, full_speed
 from recsys.songs import normalize_song_name
-
-# Canonical ordering sorts each run of combining marks with a quadratic insertion sort, so
-# a crafted name of hundreds of stacked marks costs milliseconds to normalise. No song
-# name stacks this many marks on one letter; a name that does is matched only exactly.
-MAX_MARK_RUN = 32
-# A run of nonzero canonical combining classes (one byte each: classes go up to 240).
-_LONG_CLASS_RUN = re.compile(rb"[^\x00]{%d,}" % (MAX_MARK_RUN + 1))
 
 # Reasons given per recommended song, the heaviest: a song matched by hundreds of liked
 # songs is explained by its strongest few, and an answer stays bounded by k times this.
@@ -93,37 +82,56 @@ class RuleIndex:
     """Immutable view of one model; safe to share between concurrent requests."""
 
     def __init__(
-        self, model: ModelFile, pace: Pace = full_speed, song_keys: Sequence[str] | None = None
+        self,
+        model: ModelFile,
+        pace: Pace = full_speed,
+        song_keys: Sequence[str] | None = None,
+        head: int = HEAD,
     ) -> None:
         """Index `model`, pacing the work; `song_keys`, when the caller has them already
         (the models of one tuning share a vocabulary), are `normalize_song_name` of each
-        name of the vocabulary, in order, and are not computed again."""
+        name of the vocabulary, in order, and are not computed again. The `head` most
+        popular songs keep dicts of their own (see `names`)."""
         arrays = model.arrays
         self.header: dict[str, Any] = {
             key: value for key, value in model.header.items() if key not in ("vocabulary", "arrays")
         }
-        self._names: list[str] = model.vocabulary
-        keys, self._ids, self._exact = _name_tables(self._names, song_keys, pace)
-        self.song_keys: Sequence[str] = keys  # song id -> its song-name key
+        self.vocabulary = model.vocabulary
+        self._song_count = len(self.vocabulary)
+        self._given_keys = song_keys
+        names = name_tables(self.vocabulary, song_keys, head, pace)
+        self._head_names, self._ids, self._exact = names.head_names, names.ids, names.exact
+        self.sorted_keys = names.sorted_keys  # every song's key, for the page's search too
         self._keys = arrays["antecedent_keys"]
         self._offsets = arrays["group_offsets"]
         self._consequents = arrays["consequents"]
         self._weights = arrays["weights"]
         self.rules_per_group = _largest_group(self._offsets, pace)
-        self._group_alone = _groups_of_songs_alone(self._keys, len(self._names), pace)
+        self._group_alone = _groups_of_songs_alone(self._keys, self._song_count, pace)
         self._max_antecedent = min(MAX_ANTECEDENT, self.header["params"]["max_rule_length"] - 1)
 
     @property
     def song_count(self) -> int:
-        return len(self._names)
+        return self._song_count
 
     @property
     def rule_count(self) -> int:
         return len(self._consequents)
 
+    @property
+    def song_keys(self) -> Sequence[str]:
+        """Each song's key, by id: those given when the index was built, else normalised
+        now (for offline tools such as the tuning; the API never asks)."""
+        if self._given_keys is not None:
+            return self._given_keys
+        return [normalize_song_name(name) for name in self.vocabulary]
+
     def popular(self, limit: int) -> list[str]:
         """The `limit` most popular songs (ids are popularity ranks)."""
-        return self._names[:limit]
+        head = self._head_names
+        if limit <= len(head):
+            return head[:limit]
+        return head + self.vocabulary[len(head) : limit]
 
     def normalising_cost(self, songs: list[str]) -> int:
         """Characters of `songs` that `song_ids` would have to normalise beyond ASCII."""
@@ -131,7 +139,7 @@ class RuleIndex:
         return sum(
             len(song)
             for song in songs
-            if not song.isascii() and song not in exact and not _stacks_marks(song)
+            if not song.isascii() and song not in exact and not stacks_marks(song)
         )
 
     def song_ids(self, songs: list[str]) -> tuple[dict[int, str], list[str]]:
@@ -141,8 +149,11 @@ class RuleIndex:
         unknown: list[str] = []
         for song in songs:
             song_id = self._exact.get(song)
-            if song_id is None and not _stacks_marks(song):
-                song_id = self._ids.get(normalize_song_name(song))
+            if song_id is None and not stacks_marks(song):
+                key = normalize_song_name(song)
+                song_id = self._ids.get(key)
+                if song_id is None:  # not a popular song: past the head, or unknown
+                    song_id = self.sorted_keys.find(key.encode())
             if song_id is None:
                 unknown.append(song)
             else:
@@ -159,19 +170,29 @@ class RuleIndex:
         because = self._reasons(groups, top, known) if explain else None
         filled = 0
         song = 0
-        while len(top) < k and song < len(self._names):
+        while len(top) < k and song < self._song_count:
             if song not in taken:
                 top.append(song)
                 taken.add(song)
                 filled += 1
             song += 1
         return Recommendation(
-            songs=[self._names[song] for song in top],
+            songs=self._names_of(top),
             unknown_songs=unknown,
             filled=filled,
             songs_without_rules=[spelling for song, spelling in known.items() if song not in alone],
             because=None if because is None else because + [[] for _ in range(filled)],
         )
+
+    def _names_of(self, songs: list[int]) -> list[str]:
+        """The names of `songs`: from the head's list while they are popular songs (an
+        answer's usually all are, and then cost what a list of every name would)."""
+        head = self._head_names
+        try:
+            return [head[song] for song in songs]
+        except IndexError:
+            vocabulary = self.vocabulary
+            return [head[song] if song < len(head) else vocabulary[song] for song in songs]
 
     def _reasons(
         self, groups: list[int], chosen: list[int], spellings: dict[int, str]
@@ -300,36 +321,6 @@ class RuleIndex:
         )
 
 
-def _name_tables(
-    names: list[str], given: Sequence[str] | None, pace: Pace
-) -> tuple[list[str], dict[str, int], dict[str, int]]:
-    """`keys` (each song's key), `ids` (each key's first, most popular, id) and `exact`
-    (each spelling's id), a slice of names at a time.
-
-    Most clients send names exactly as the model spells them: `exact` answers those with
-    one dict hit; anything else is normalised and looked up in `ids`. Two spellings of one
-    song map to its first id. `keys` are kept for whoever else needs the vocabulary's keys
-    (the page's song search), so that no one normalises it again.
-    """
-    if given is not None and len(given) != len(names):
-        raise ValueError(f"{len(given)} song keys for a vocabulary of {len(names)} songs")
-    keys: list[str] = []
-    ids: dict[str, int] = {}
-    exact: dict[str, int] = {}
-    for first in range(0, len(names), PYTHON_SLICE):
-        part = names[first : first + PYTHON_SLICE]
-        part_keys: Sequence[str] = (
-            list(map(normalize_song_name, part))
-            if given is None
-            else given[first : first + PYTHON_SLICE]
-        )
-        for song_id, (name, key) in enumerate(zip(part, part_keys, strict=True), first):
-            exact.setdefault(name, ids.setdefault(key, song_id))
-        keys.extend(part_keys)
-        pace()
-    return keys, ids, exact
-
-
 def _groups_of_songs_alone(keys: array, songs: int, pace: Pace) -> array:
     """Song id -> the group of its one-song antecedent, or -1: a request's songs find
     their own rules by one look-up each, not a binary search. (A one-song key is its
@@ -353,21 +344,3 @@ def _largest_group(offsets: array, pace: Pace) -> int:
         largest = max(largest, max(map(operator.sub, ends, starts)))
         pace()
     return largest
-
-
-def _stacks_marks(name: str) -> bool:
-    """Whether `name` has a run of more than MAX_MARK_RUN combining marks.
-
-    Such a run covers a position that is a multiple of MAX_MARK_RUN + 1, so those
-    positions are read first, and most names are cleared by one look-up per MAX_MARK_RUN
-    + 1 characters. Only a name with a mark at one of them is read whole, as combining
-    classes, in C: linear in the name. Nothing is built at import: a table of every
-    combining mark of Unicode would cost each process that imports this.
-    """
-    run = MAX_MARK_RUN + 1
-    if len(name) < run or name.isascii():
-        return False
-    combining = unicodedata.combining
-    if not any(combining(name[at]) for at in range(0, len(name), run)):
-        return False
-    return _LONG_CLASS_RUN.search(bytes(map(combining, name))) is not None

@@ -14,15 +14,19 @@ from pathlib import Path
 
 from recsys.model.errors import ModelError
 from recsys.model.files import read_regular_file
-from recsys.model.format import Pace, full_speed, read_model
+from recsys.model.format import read_model
 from recsys.model.index import RuleIndex
 from recsys.model.pointer import MAX_POINTER_BYTES, POINTER_NAME, Pointer, parse_pointer
+from recsys.model.slices import Pace, full_speed
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.pacing import Pacer, reload_executor
 from recsys.serving.store import ModelStore, ServedModel, utc_now
 from recsys.settings import DEFAULT_MAX_MODEL_BYTES
 
 log = logging.getLogger("recsys.serving")
+# The model's counts: read to check the model (and for `recsys models show`), never by a
+# request, which needs only the rules' songs and weights.
+_COUNTS = ("counts", "antecedent_counts", "pair_counts")
 
 
 class LoadOutcome(StrEnum):
@@ -99,6 +103,8 @@ class ModelLoader:
                 f"model file {path.name} says it is {model.model_id!r}, "
                 f"the pointer says {pointer.model_id!r}"
             )
+        for checked_only in _COUNTS:  # freed before the index is built, not after
+            del model.arrays[checked_only]
         return RuleIndex(model, pace)
 
     async def _load(self, raw: bytes, pointer: Pointer, attempt: _Attempt) -> LoadOutcome:

@@ -3,22 +3,18 @@ user typed, most popular first, so the browser never needs the whole vocabulary.
 
 `SongSearch` holds, for one model:
 
-- `order`: song ids sorted by their song-name key (`normalize_song_name`, the key requests
-  are matched by). The songs that start with a prefix are one run of `order`, found by two
-  binary searches over the keys. The keys are the model index's own (`RuleIndex.song_keys`,
-  computed once when the model was loaded): the search keeps no text of its own and
-  normalises nothing but the query, so the structure costs a few integers per song.
-- a range-minimum structure over `order`: the smallest id of each block of `_BLOCK`
-  positions, and a sparse table over those. Ids are popularity ranks, so the most popular
-  song of a run is its smallest id, found with two short slices and two table reads.
-  Taking the best `limit` songs splits a run around each song taken: a query costs a
-  number of look-ups that depends on `limit`, not on how many songs match, so a prefix of
-  one letter on millions of songs costs what a whole title does.
-
-Building it sorts every key. A single `list.sort` over millions of keys would hold the
-GIL from start to end and stall the event loop; the build is a sample sort instead: a
-Python loop (which hands the GIL over) deals the keys into buckets bounded by sampled
-splitters, and each bucket is sorted on its own, each a short hold.
+- the model index's own sorted song-name keys (`RuleIndex.sorted_keys`: the distinct keys
+  requests are matched by, in byte order, each with its first song id, built when the
+  model was loaded). The songs that start with a prefix are one run of them, found by two
+  binary searches. The search keeps no text of its own and normalises nothing but the
+  query.
+- a range-minimum structure over the run's ids: the position of the smallest id of each
+  block of `_BLOCK` positions, and a sparse table over those. Ids are popularity ranks, so
+  the most popular song of a run is its smallest id, found with two short slices and two
+  table reads. Taking the best `limit` songs splits a run around each song taken: a query
+  costs a number of look-ups that depends on `limit`, not on how many songs match, so a
+  prefix of one letter on millions of songs costs what a whole title does. The structure
+  costs a few bytes per block of songs.
 
 `SearchCache` builds one structure per loaded model, lazily, in a worker thread, and
 forgets it when the model is swapped out and collected.
@@ -28,20 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import random
 import weakref
 from array import array
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from recsys.model.index import RuleIndex
+from recsys.model.song_keys import SortedKeys
 from recsys.songs import normalize_song_name
 
 MAX_LIMIT = 50
 _BLOCK = 64  # positions per block: slicing and scanning one is cheap
-_BUCKET = 4096  # names per bucket of the sample sort: sorting one holds the GIL briefly
-_OVERSAMPLE = 8  # sampled keys per splitter: keeps buckets near their intended size
 
 
 @dataclass(frozen=True)
@@ -67,105 +60,87 @@ def query_key(text: str) -> str:
 class SongSearch:
     """The songs of one model by song-name prefix; immutable, shared by requests."""
 
-    def __init__(self, names: Sequence[str], keys: Sequence[str] | None = None) -> None:
-        """Index `names` (ids are positions, most popular first), whose song-name keys are
-        `keys` when the caller has them (a `RuleIndex` does), else computed here.
+    def __init__(self, names: Sequence[str], keys: SortedKeys | None = None) -> None:
+        """Index `names` (ids are positions, most popular first), whose sorted song-name
+        keys are `keys` when the caller has them (a `RuleIndex` does), else made here.
 
         Slow for a large vocabulary: call it in a worker thread.
         """
         self._names = names
-        self._keys = [normalize_song_name(name) for name in names] if keys is None else keys
-        self._order = _sorted_unique(self._keys)
-        self._position = array("i", bytes(4 * len(names)))
-        for position, song in enumerate(self._order):
-            self._position[song] = position
-        self._table = _min_table(self._order)
+        self._keys = SortedKeys.of(names) if keys is None else keys
+        self._ids = self._keys.ids
+        self._table = _min_table(self._ids)
 
     @property
     def song_count(self) -> int:
         """Distinct song-name keys (spellings of one song count once)."""
-        return len(self._order)
+        return len(self._keys)
 
     def search(self, query: str, limit: int) -> SearchResult:
         """The `limit` most popular songs whose key starts with `query`'s key."""
-        start, end = self._run(query_key(query))
-        heap = [(self._smallest(start, end), start, end)] if start < end else []
+        ids = self._ids
+        start, end = self._keys.run(query_key(query).encode())
+        heap = []
+        if start < end:
+            at = self._smallest(start, end)
+            heap.append((ids[at], at, start, end))
         found: list[int] = []
         while heap and len(found) < limit:
-            song, low, high = heapq.heappop(heap)
+            song, middle, low, high = heapq.heappop(heap)
             found.append(song)
-            middle = self._position[song]
-            if low < middle:
-                heapq.heappush(heap, (self._smallest(low, middle), low, middle))
-            if middle + 1 < high:
-                heapq.heappush(heap, (self._smallest(middle + 1, high), middle + 1, high))
+            for part in ((low, middle), (middle + 1, high)):
+                if part[0] < part[1]:
+                    at = self._smallest(*part)
+                    heapq.heappush(heap, (ids[at], at, *part))
         return SearchResult([self._names[song] for song in found], end - start)
 
-    def _run(self, prefix: str) -> tuple[int, int]:
-        """The positions of `order` whose key starts with `prefix`: [start, end)."""
-        keys, size = self._keys, len(prefix)
-
-        def head(song: int) -> str:
-            return keys[song][:size]
-
-        start = bisect_left(self._order, prefix, key=keys.__getitem__)
-        return start, bisect_right(self._order, prefix, lo=start, key=head)
-
     def _smallest(self, low: int, high: int) -> int:
-        """The smallest id in order[low:high] (not empty)."""
-        order = self._order
+        """The position of the smallest id in ids[low:high] (not empty)."""
+        ids = self._ids
         first, last = -(-low // _BLOCK), high // _BLOCK  # the whole blocks inside
         if first >= last:
-            return min(order[low:high])
+            return _position_of_min(ids, low, high)
         level = (last - first).bit_length() - 1
         table = self._table[level]
-        best = min(table[first], table[last - (1 << level)])
-        head = min(order[low : first * _BLOCK], default=best)
-        tail = min(order[last * _BLOCK : high], default=best)
-        return min(best, head, tail)
+        best = min(table[first], table[last - (1 << level)], key=ids.__getitem__)
+        for start, end in ((low, first * _BLOCK), (last * _BLOCK, high)):
+            if start < end:
+                best = min(best, _position_of_min(ids, start, end), key=ids.__getitem__)
+        return best
 
 
-def _sorted_unique(keys: Sequence[str]) -> array:
-    """Song ids sorted by key; of ids sharing a key, only the first (most popular)."""
-    splitters = _splitters(keys)
-    buckets: list[list[int]] = [[] for _ in range(len(splitters) + 1)]
-    for song, key in enumerate(keys):
-        buckets[bisect_right(splitters, key)].append(song)
-    order = array("i")
-    previous: str | None = None
-    for bucket in buckets:  # equal keys share a bucket; a stable sort keeps ids ascending
-        bucket.sort(key=keys.__getitem__)
-        for song in bucket:
-            if keys[song] != previous:
-                order.append(song)
-                previous = keys[song]
-    return order
+def _position_of_min(ids: array, low: int, high: int) -> int:
+    part = ids[low:high]
+    return low + part.index(min(part))
 
 
-def _splitters(keys: Sequence[str]) -> list[str]:
-    """Bucket boundaries from a fixed-seed sample of the keys, about `_BUCKET` apart."""
-    buckets = len(keys) // _BUCKET
-    if buckets < 2:
-        return []
-    sample = sorted(random.Random(0).sample(keys, buckets * _OVERSAMPLE))
-    return sample[_OVERSAMPLE::_OVERSAMPLE]
-
-
-def _min_table(order: array) -> list[array]:
-    """Level j: for each block b, the smallest id in blocks b to b + 2**j - 1."""
-    blocks = array("i", (min(order[at : at + _BLOCK]) for at in range(0, len(order), _BLOCK)))
+def _min_table(ids: array) -> list[array]:
+    """Level j: for each block b, the position of the smallest id in blocks b to
+    b + 2**j - 1."""
+    blocks = array(
+        "i", (_position_of_min(ids, at, at + _BLOCK) for at in range(0, len(ids), _BLOCK))
+    )
     table = [blocks]
     span = 1
     while 2 * span <= len(blocks):
         below = table[-1]
-        table.append(array("i", map(min, below[:-span], below[span:])))
+        table.append(array("i", map(_smaller(ids), below[:-span], below[span:])))
         span *= 2
     return table
 
 
+def _smaller(ids: array) -> Callable[[int, int], int]:
+    """Of two positions, the one of the smaller id."""
+
+    def smaller(left: int, right: int) -> int:
+        return left if ids[left] < ids[right] else right
+
+    return smaller
+
+
 def build_search(index: RuleIndex) -> SongSearch:
-    """The search over `index`'s songs, on the keys the index computed when it was loaded."""
-    return SongSearch(index.popular(index.song_count), index.song_keys)
+    """The search over `index`'s songs, on the keys the index sorted when it was loaded."""
+    return SongSearch(index.vocabulary, index.sorted_keys)
 
 
 class SearchCache:
