@@ -38,20 +38,28 @@ def raw(server: ServerProcess) -> Iterator[socket.socket]:
         yield connection
 
 
-def read_answer(connection: socket.socket) -> bytes:
-    """One whole response (head and Content-Length body) from `connection`."""
-    data = b""
-    while b"\r\n\r\n" not in data:
+def read_answers(connection: socket.socket, count: int = 1) -> list[bytes]:
+    """`count` whole responses (head and Content-Length body) from `connection`, split where
+    each one's body ends: pipelined answers can arrive together in one read."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        if separator:
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            if len(rest) >= length:
+                answers.append(head + separator + rest[:length])
+                data = rest[length:]
+                continue
         chunk = connection.recv(65536)
-        assert chunk, f"closed before a whole head arrived: {data!r}"
+        assert chunk, f"closed before a whole answer arrived: {data!r}"
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-    while len(body) < length:
-        chunk = connection.recv(65536)
-        assert chunk, "closed in the middle of a body"
-        body += chunk
-    return head + b"\r\n\r\n" + body
+    assert not data, f"more than {count} answers arrived: {data!r}"
+    return answers
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """One whole response from `connection`."""
+    return read_answers(connection)[0]
 
 
 def seconds_until_closed(connection: socket.socket) -> float:
@@ -154,7 +162,7 @@ def test_a_deep_pipeline_is_cut_off_and_memory_stays_bounded(server: ServerProce
 
 def test_a_short_pipeline_is_answered_in_order(raw: socket.socket) -> None:
     raw.sendall(HEALTHZ + b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n" + HEALTHZ)
-    answers = [read_answer(raw) for _ in range(3)]
+    answers = read_answers(raw, 3)
     assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 200 OK"] * 3
     bodies = [json.loads(answer.split(b"\r\n\r\n", 1)[1]) for answer in answers]
     assert [body["status"] for body in bodies] == ["ok", "ready", "ok"]
