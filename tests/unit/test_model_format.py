@@ -308,6 +308,20 @@ def test_a_file_is_read_straight_into_its_arrays(tmp_path: Path) -> None:
         read_model(path, hashlib.sha256(data).hexdigest())
 
 
+def test_a_model_without_rules_loads() -> None:
+    """Its empty rule arrays share an offset with the names; before, they seemed to
+    overlap them, and a model `recsys train --allow-shrink` published could not be served."""
+    rules = RuleSet(
+        playlists=3, vocabulary=VOCABULARY, counts=[1] * len(VOCABULARY),
+        frequent_songs=0, itemsets=0, rules_per_song=0, antecedent_keys=[],
+        antecedent_counts=[], group_offsets=[0], consequents=[], pair_counts=[], weights=[],
+    )  # fmt: skip
+    dataset = DatasetInfo(url="none.csv", sha256="0" * 64, bytes=0)
+    model = decode_model(build_model(rules, MiningParams(0.1, 0.1, 2), dataset).content)
+    assert list(model.vocabulary) == VOCABULARY
+    assert RuleIndex(model).recommend(["Halo"], 3).songs == ["Beyoncé – Halo", "Straße", "日本の歌"]
+
+
 def test_arrays_that_overlap_are_refused() -> None:
     data = named_model()
     length = int.from_bytes(data[8:16], "little")

@@ -231,7 +231,9 @@ def _directory(header: dict[str, Any]) -> list[tuple[int, str, int]]:
         if not is_count(offset) or not is_count(count):
             raise ModelError(f"model array {name} has an invalid offset or count")
         found.append((offset, name, count))
-    return sorted(found)
+    # An empty array takes no room, so it shares its offset with the next array: it goes
+    # first, or it would seem to start inside that one (a model without rules).
+    return sorted(found, key=lambda entry: (entry[0], entry[2] > 0, entry[1]))
 
 
 def _read_layout(source: _Source) -> tuple[dict[str, Any], dict[str, array]]:
