@@ -189,7 +189,7 @@ def measure_split(
         min_count = rule_threshold(shape_params, total)
         counts = count_pairs(split.train, min_count)
         longer = None
-        if shape.max_rule_length > 2 and counts.co is not None:
+        if shape.max_rule_length > 2:
             longer = projected_itemsets(counts.co, counts.pairs, min_count, shape.max_rule_length)
         for config in (config for config in grid if config.shape == shape):
             rule_set = rules_at(counts, min_count, config.params(), longer)

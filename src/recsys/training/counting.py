@@ -20,8 +20,9 @@ two playlists or more.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -36,6 +37,7 @@ BLOCK_PAIRS = 1 << 24  # co-occurrences (in both directions) a block's product h
 # its affinity mask), and one where the machine has one.
 THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 PAIR_SCHEMA = {"a": pl.Int32, "b": pl.Int32, "count": pl.UInt32}
+T = TypeVar("T")
 
 
 def frequent_pairs(
@@ -49,24 +51,60 @@ def frequent_pairs(
     """
     if pairs.height == 0:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    playlist, song = pairs["pid"].to_numpy(), pairs["id"].to_numpy()
-    ones = np.ones(len(song), dtype=np.int32)  # int32 products: counts up to 2 ** 31
-    by_playlist = sp.csr_matrix((ones, (playlist, song)), shape=(int(playlist.max()) + 1, songs))
-    del playlist, song, ones
-    by_song = by_playlist.T.tocsr()
+    by_playlist, by_song = song_matrices(pairs, songs)
     powers = None if keep is None else SongPowers.of(np.diff(by_song.indptr), keep.damping)
 
-    def count(block: tuple[int, int]) -> pl.DataFrame:
-        first, last = block
-        return _block_pairs(by_song[first:last] @ by_playlist, first, min_count, powers, keep)
+    def count(first: int, product: sp.csr_matrix) -> pl.DataFrame:
+        return _block_pairs(product, first, min_count, powers, keep)
 
-    with ThreadPoolExecutor(THREADS) as threads:
-        found = list(threads.map(count, _blocks(by_playlist, by_song)))
+    found = in_blocks(by_playlist, by_song, count)
     if not found:
         return pl.DataFrame(schema=PAIR_SCHEMA)
     every = pl.concat(found)
     # with `keep`, a pair kept as a rule of both its songs was found in both their blocks
     return every if keep is None else every.unique().sort("a", "b")
+
+
+def song_matrices(pairs: pl.DataFrame, songs: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The rows (`pid`, `id`; ids below `songs`) as a playlists x songs matrix of ones,
+    and the same by song (its transpose)."""
+    playlist, song = pairs["pid"].to_numpy(), pairs["id"].to_numpy()
+    ones = np.ones(len(song), dtype=np.int32)  # int32 products: counts up to 2 ** 31
+    shape = (int(playlist.max()) + 1 if len(playlist) else 0, songs)
+    by_playlist = sp.csr_matrix((ones, (playlist, song)), shape=shape)
+    return by_playlist, by_playlist.T.tocsr()
+
+
+def in_blocks(
+    by_playlist: sp.csr_matrix,
+    by_song: sp.csr_matrix,
+    work: Callable[[int, sp.csr_matrix], T],
+) -> list[T]:
+    """`work(first, product)` for each block of songs, in song order: `product` holds the
+    counts of the block's songs (rows; `first` is the first one's id) with every song."""
+
+    def count(block: tuple[int, int]) -> T:
+        first, last = block
+        return work(first, by_song[first:last] @ by_playlist)
+
+    with ThreadPoolExecutor(THREADS) as threads:
+        return list(threads.map(count, _blocks(by_playlist, by_song)))
+
+
+def entries(
+    product: sp.csr_matrix, first: int, min_count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block product's pairs of two songs in `min_count` playlists or more, both ways:
+    (song, other song, playlists with both), grouped by song.
+
+    Most of a product's entries are pairs seen once: they are dropped before anything
+    else is made of them.
+    """
+    rows = np.repeat(
+        np.arange(first, first + product.shape[0], dtype=np.int32), np.diff(product.indptr)
+    )
+    at = np.flatnonzero((product.data >= min_count) & (product.indices != rows))
+    return rows[at], product.indices[at], product.data[at]
 
 
 def _blocks(by_playlist: sp.csr_matrix, by_song: sp.csr_matrix) -> Iterator[tuple[int, int]]:
@@ -102,23 +140,14 @@ def _block_pairs(
     keep: Heaviest | None,
 ) -> pl.DataFrame:
     """The frequent pairs of a block's product (its songs' rows, first = the first song),
-    each once (a < b), sorted; with `keep`, only its songs' rules a model could keep.
-
-    Most of a product's entries are pairs seen once: they are dropped before anything
-    else is made of them.
-    """
-    at = np.flatnonzero(product.data >= min_count)
-    row = np.searchsorted(product.indptr, at, side="right") - 1 + first
-    other, together = product.indices[at], product.data[at]
-    del at
+    each once (a < b), sorted; with `keep`, only its songs' rules a model could keep."""
+    row, other, together = entries(product, first, min_count)
     if keep is None:  # each pair once: in the block of its smaller song
         wanted = other > row
         row, other, together = row[wanted], other[wanted], together[wanted]
         order = np.argsort((row.astype(np.int64) << 32) | other)  # (the product's columns
         return _frame(row[order], other[order], together[order])  # are in no set order)
     assert powers is not None
-    wanted = other != row
-    row, other, together = row[wanted], other[wanted], together[wanted]
     rules = near_the_top(row, other, together.astype(np.float64), powers, keep)
     row, other, together = row[rules], other[rules], together[rules]
     return _frame(np.minimum(row, other), np.maximum(row, other), together)

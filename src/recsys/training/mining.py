@@ -133,7 +133,7 @@ class PairCounts:
     """Every song's playlist count and every pair of songs in at least `min_count` playlists.
 
     Counted once, this gives the exact rules of two songs for any count threshold at or
-    above `min_count`, which is what the trainer's choice of `min_support` scans.
+    above `min_count` (`bench quality` scans them so).
     """
 
     playlists: Playlists
@@ -141,24 +141,20 @@ class PairCounts:
     songs: pl.DataFrame  # song, id, count: every song, most popular first
     min_count: int
     pairs: pl.DataFrame  # a, b (a < b), count >= min_count
-    co: pl.LazyFrame | None  # co-occurrence rows, for longer itemsets (None when derived)
+    co: pl.LazyFrame  # co-occurrence rows, for longer itemsets
 
 
 def count_pairs(
     playlists: Playlists,
     min_count: int,
-    among: pl.Series | None = None,
     counter: PairCounter = frequent_pairs,
     keep: Heaviest | None = None,
 ) -> PairCounts:
     """Song counts and the pairs of songs in `min_count` playlists or more, songs ranked by
-    popularity (id = rank). `among` (song numbers), when given, limits the pairs to those
-    songs; `counter` counts them (this process, or a Spark cluster); `keep`, when given,
-    drops the pairs no rule of such a model can use (then `without` cannot subtract)."""
+    popularity (id = rank). `counter` counts them (this process, or a Spark cluster);
+    `keep`, when given, drops the pairs no rule of such a model can use."""
     songs = song_ids(playlists)
     frequent = songs.filter(pl.col("count") >= min_count)
-    if among is not None:
-        frequent = frequent.filter(pl.col("song").is_in(among.implode()))
     pairs = playlists.pairs.join(frequent.select("song", "id"), on="song").select(
         "pid", pl.col("id").cast(pl.Int32)
     )
@@ -169,71 +165,6 @@ def count_pairs(
         min_count=min_count,
         pairs=counter(pairs, songs.height, min_count, keep),  # ids: ranks among all songs
         co=co_occurrences(pairs),
-    )
-
-
-def without(
-    whole: PairCounts, part: Playlists, rest: Playlists, counter: PairCounter = frequent_pairs
-) -> PairCounts:
-    """The counts of `rest` (= whole's playlists minus `part`), by subtracting `part`'s.
-
-    Counting a tenth of the playlists costs a tenth of counting the rest. Exact for every
-    threshold at or above `whole.min_count`: a pair that often in `rest` is at least that
-    often in the whole. Songs are ranked again by their counts in `rest`.
-    """
-    removed = _held_counts(whole, part, counter)
-    songs = (
-        whole.songs.join(removed.songs.select("song", held="count"), on="song", how="left")
-        .select("song", count=pl.col("count") - pl.col("held").fill_null(0))
-        .filter(pl.col("count") > 0)
-        .sort(["count", "song"], descending=[True, False])
-        .with_row_index("id")
-    )
-    pair = _pair_key(pl.col("a"), pl.col("b")).alias("pair")
-    # Only the pairs the whole has are subtracted from: a semi-join keeps those first, so
-    # the part's rare pairs, most of them, never reach a bigger join.
-    held = (
-        _renumbered(removed.pairs, _new_ids(removed.songs, whole.songs))
-        .select(pair, held="count")
-        .join(whole.pairs.lazy().select(pair), on="pair", how="semi")
-        .collect()
-    )
-    del removed
-    pairs = (
-        whole.pairs.with_columns(pair)
-        .join(held, on="pair", how="left")
-        .select("a", "b", count=pl.col("count") - pl.col("held").fill_null(0))
-        .filter(pl.col("count") >= whole.min_count)
-    )
-    in_rest = _renumbered(pairs, _new_ids(whole.songs, songs)).collect()
-    return PairCounts(rest, rest.playlist_count, songs, whole.min_count, in_rest, co=None)
-
-
-def _held_counts(whole: PairCounts, part: Playlists, counter: PairCounter) -> PairCounts:
-    """The part's counts, its pairs only among the songs frequent in the whole: no other
-    song is in a pair the whole has, and the part's long tail needs no pairs counted."""
-    frequent = whole.songs.filter(pl.col("count") >= whole.min_count)["song"]
-    return count_pairs(part, 1, among=frequent, counter=counter)
-
-
-def _new_ids(songs: pl.DataFrame, to: pl.DataFrame) -> pl.Series:
-    """For each id of `songs` (song, id, count; id = row), the song's id in `to` (or null)."""
-    return songs.join(to.select("song", new="id"), on="song", how="left").sort("id")["new"]
-
-
-def _pair_key(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    """Pair (a, b), a < b, as one integer: a join on one column costs less than on two."""
-    return a.cast(pl.Int64) * (1 << 32) + b
-
-
-def _renumbered(pairs: pl.DataFrame, new_id: pl.Series) -> pl.LazyFrame:
-    """`pairs` (a, b, count) with ids mapped through `new_id`, a < b again. Lookups by
-    position, not joins: the pairs may be many; lazy, so a caller's next step fuses in."""
-    x, y = new_id.gather(pairs["a"]), new_id.gather(pairs["b"])
-    return pl.LazyFrame({"x": x, "y": y, "count": pairs["count"]}).select(
-        a=pl.min_horizontal("x", "y").cast(pl.Int32),
-        b=pl.max_horizontal("x", "y").cast(pl.Int32),
-        count="count",
     )
 
 
@@ -251,7 +182,7 @@ def mine(
     min_count = rule_threshold(params, playlists.playlist_count)
     counts = count_pairs(playlists, min_count, counter=counter, keep=kept_by(params))
     longer: dict[tuple[int, ...], int] = {}
-    if params.max_rule_length >= 3 and counts.co is not None:
+    if params.max_rule_length >= 3:
         longer = projected_itemsets(counts.co, counts.pairs, min_count, params.max_rule_length)
     return rules_at(counts, min_count, params, longer)
 
@@ -272,12 +203,7 @@ def rules_at(
 ) -> RuleSet:
     """The model of `counts` at a threshold of `min_count` playlists (>= counts.min_count);
     `longer` holds the itemsets of three songs or more, when the rules may be longer."""
-    frequent = counts.songs.filter(pl.col("count") >= min_count)
-    if frequent.height > MAX_SONGS:
-        raise MiningError(
-            f"{frequent.height} frequent songs; the model format holds {MAX_SONGS}: "
-            "raise RECSYS_MIN_PAIR_COUNT or min_support"
-        )
+    frequent = frequent_songs(counts.songs, min_count)
     pairs = counts.pairs.filter(pl.col("count") >= min_count)
     keep = kept_by(params)
     if keep is not None:  # the same pairs as a count that kept only these (heaviest.py)
@@ -289,20 +215,50 @@ def rules_at(
         itemsets = _itemset_counts(frequent, pairs, longer)
         rules = pl.concat([rules, longer_rules(itemsets, params)])
     rules, per_song = serving_order(rules, params)
+    itemset_count = frequent.height + pairs.height + len(longer or ())
+    return rule_set(
+        counts.playlists.spellings, counts.total, counts.songs, frequent.height, itemset_count,
+        rules, per_song,
+    )  # fmt: skip
+
+
+def frequent_songs(songs: pl.DataFrame, min_count: int) -> pl.DataFrame:
+    """The songs (song, id, count) in `min_count` playlists or more, if the format holds them."""
+    frequent = songs.filter(pl.col("count") >= min_count)
+    if frequent.height > MAX_SONGS:
+        raise MiningError(
+            f"{frequent.height} frequent songs; the model format holds {MAX_SONGS}: "
+            "raise RECSYS_MIN_PAIR_COUNT or min_support"
+        )
+    return frequent
+
+
+def rule_set(
+    spellings: pl.Series,
+    playlist_count: int,
+    songs: pl.DataFrame,
+    frequent: int,
+    itemsets: int,
+    rules: pl.DataFrame,
+    per_song: int,
+) -> RuleSet:
+    """The RuleSet of `rules` (in serving order, `per_song` at most per antecedent), whose
+    song ids are rows of `songs` (song, id, count: every song of the `playlist_count`
+    playlists; `spellings` by song number)."""
     groups = rules.group_by("antecedent", maintain_order=True).agg(
         pl.len(), pl.first("antecedent_count")
     )
     # A catalogue larger than the format holds (the MPD has 2.26 million tracks) loses its
     # rarest songs, which are in no rule: a request naming one gets it back as unknown.
-    kept = counts.songs.head(MAX_SONGS)
+    kept = songs.head(MAX_SONGS)
     ends = groups["len"].cast(pl.Int64).cum_sum()
     offsets = pl.concat([pl.Series([0], dtype=pl.Int64), ends])
     return RuleSet(
-        playlists=counts.total,
-        vocabulary=counts.playlists.spellings.gather(kept["song"]).to_list(),
+        playlists=playlist_count,
+        vocabulary=spellings.gather(kept["song"]).to_list(),
         counts=_column(kept["count"], "counts"),
-        frequent_songs=frequent.height,
-        itemsets=frequent.height + pairs.height + len(longer or ()),
+        frequent_songs=frequent,
+        itemsets=itemsets,
         rules_per_song=per_song,
         antecedent_keys=_column(groups["antecedent"], "antecedent_keys"),
         antecedent_counts=_column(groups["antecedent_count"], "antecedent_counts"),

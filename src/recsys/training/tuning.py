@@ -6,12 +6,14 @@ tastes are tight, confidence ranks best; where a few chart songs share a playlis
 everything, they crowd every answer unless damped. Whether a pair seen in one playlist is
 evidence or noise depends on it too. So the trainer holds out a tenth of the playlists,
 builds the rest's model at each candidate, answers the held-out playlists exactly as the
-API would, and keeps the candidate with the best NDCG@10. The candidates go one axis at a
+API would, and keeps the candidate with the best NDCG@10. A candidate's model holds only
+the rules the held-out playlists' songs reach, exactly as the whole model would hold them
+(`candidates`). The candidates go one axis at a
 time: every damping at the highest pair count, then the lower pair counts at the best
 damping (the models of pairs seen once are the costly ones, so only one of them is built).
-The model is then built from the whole dataset at the winner.
+The model is then mined from the whole dataset at the winner.
 
-The work is fixed in advance, never in seconds: the pairs of each part are counted once,
+The work is fixed in advance, never in seconds: the train part's pairs are counted once,
 every candidate is scored, on at most MAX_QUERIES held-out playlists, and a dataset of
 more than TUNING_PLAYLISTS playlists is tuned on that many of them (chosen by a hash of
 their pids). So the same dataset and settings choose the same model on a busy machine and
@@ -27,6 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from recsys.model.build import DatasetInfo
 from recsys.model.rules import MiningParams, RuleSet, Tuning
 from recsys.settings import AUTO, Settings
+from recsys.training.candidates import candidate_rules, sent_counts
 from recsys.training.engines import pair_counter
 from recsys.training.holdout import (
     HoldoutError,
@@ -37,15 +40,7 @@ from recsys.training.holdout import (
     sample_playlists,
     split_playlists,
 )
-from recsys.training.mining import (
-    PairCounter,
-    PairCounts,
-    count_pairs,
-    mine,
-    rule_threshold,
-    rules_at,
-    without,
-)
+from recsys.training.mining import PairCounter, mine, rule_threshold
 from recsys.training.playlists import Playlists
 from recsys.training.scoring import score
 
@@ -127,18 +122,8 @@ def choose(
         params = replace(base, min_count=max(pair_counts), popularity_damping=damping)
         tuning = Tuning(requested(settings), f"fallback: {error}", seconds=_since(started))
         return Choice(params, tuning, mine(playlists, params, counter))
-    lowest = replace(base, min_count=min(pair_counts))
-    floor = min(rule_threshold(lowest, part.playlist_count) for part in (sample, split.train))
-    # `without` is exact at any threshold from the sample's count up
-    counted = count_pairs(sample, floor, counter=counter)
-    train = without(counted, split.test, split.train, counter)
-    params, tuning = _score_grid(split, train, grid, base, settings, started)
-    del train
-    if sample is playlists and params.max_rule_length == 2:
-        rules = rules_at(counted, rule_threshold(params, sample.playlist_count), params)
-    else:
-        del counted
-        rules = mine(playlists, params, counter)
+    params, tuning = _score_grid(split, grid, base, settings, started)
+    rules = mine(playlists, params, counter)
     report(
         f"tune     {tuning.seconds:6.2f} s  pairs in {params.min_count}+ playlists, "
         f"popularity_damping {params.popularity_damping:g} ({tuning.method})"
@@ -157,13 +142,12 @@ def _grid(settings: Settings) -> tuple[tuple[int, ...], tuple[float, ...]]:
 
 def _score_grid(
     split: Split,
-    counts: PairCounts,
     grid: tuple[tuple[int, ...], tuple[float, ...]],
     base: MiningParams,
     settings: Settings,
     started: float,
 ) -> tuple[MiningParams, Tuning]:
-    """Each candidate's held-out NDCG@10 and hit rate, from the train part's `counts`.
+    """Each candidate's held-out NDCG@10 and hit rate, from the train part's counts.
 
     One axis at a time: every damping at the highest pair count (the fewest pairs, so the
     cheapest models), then the lower pair counts at the best of those dampings. The best
@@ -171,16 +155,22 @@ def _score_grid(
     the plainer measure)."""
     pair_counts, dampings = grid
     queries = split.queries[:MAX_QUERIES]
+    playlists = split.train.playlist_count
+    thresholds = {
+        count: rule_threshold(replace(base, min_count=count), playlists) for count in pair_counts
+    }
+    sent = (seed for query in queries for seed in query.seeds)
+    counts = sent_counts(split.train, sent, set(thresholds.values()), base.min_confidence)
     keys = SongKeys()  # every candidate's model has the train part's vocabulary
 
     def candidate(min_count: int, damping: float) -> Candidate:
         params = replace(base, min_count=min_count, popularity_damping=damping)
-        rules = rules_at(counts, rule_threshold(params, split.train.playlist_count), params)
+        rules, whole = candidate_rules(counts, params)
         model = index_of(rules, params, DatasetInfo("held-out split", "", 0), keys)
         recommend = rules_recommender(model.index, split.train.spelling, keys)
         scores = score(recommend, queries, k=K, catalogue_size=model.index.song_count)
         measures = (scores.ndcg, scores.hit_rate, scores.fill_share)
-        return Candidate(min_count, damping, rules.rule_count, *measures)
+        return Candidate(min_count, damping, whole, *measures)
 
     scored = [candidate(max(pair_counts), damping) for damping in dampings]
     damping = max(scored, key=_rank).popularity_damping

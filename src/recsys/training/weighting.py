@@ -14,6 +14,7 @@ song its best dozens. `max_rules` bounds the whole model by keeping fewer per so
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from recsys.errors import RecsysError
@@ -42,33 +43,36 @@ def pair_rules(songs: pl.DataFrame, pairs: pl.DataFrame, params: MiningParams) -
     song, id, count); where `pairs` says (Boolean columns a_b, b_a: see `heaviest`), only
     the directions the model could keep, so no song's rules outnumber its budget by much
     before `serving_order` cuts them."""
-    count_of = songs["count"]  # by id: ids are row numbers
-    both = pairs.with_columns(
-        count_a=count_of.gather(pairs["a"]), count_b=count_of.gather(pairs["b"])
-    )
     if "a_b" not in pairs.columns:
-        both = both.with_columns(a_b=pl.lit(True), b_a=pl.lit(True))
-    first = 1 << (KEY_BITS * (MAX_ANTECEDENT - 1))  # first_item_floor(0): key of song 0
+        pairs = pairs.with_columns(a_b=pl.lit(True), b_a=pl.lit(True))
     directions = [
-        both.filter(pl.col(f"{ante}_{cons}")).select(
-            antecedent=(pl.col(ante).cast(pl.Int64) + 1) * first,
-            antecedent_count=pl.col(f"count_{ante}").cast(pl.Int64),
-            consequent=pl.col(cons),
-            pair_count=pl.col("count").cast(pl.Int32),
-            weight=_weight(
-                pl.col("count"),
-                pl.col(f"count_{ante}"),
-                pl.col(f"count_{cons}"),
-                params.popularity_damping,
-            ),
+        pairs.filter(pl.col(f"{ante}_{cons}")).select(
+            antecedent=ante, consequent=cons, count="count"
         )
         for ante, cons in (("a", "b"), ("b", "a"))
     ]
-    rules = pl.concat(directions)
+    return directed_rules(songs, pl.concat(directions), params)
+
+
+def directed_rules(songs: pl.DataFrame, rules: pl.DataFrame, params: MiningParams) -> pl.DataFrame:
+    """The rules antecedent -> consequent (song ids, rows of `songs`; count: playlists
+    with both) that reach min_confidence, weighed, in the model's columns."""
+    count_of = songs["count"]  # by id: ids are row numbers
+    first = 1 << (KEY_BITS * (MAX_ANTECEDENT - 1))  # first_item_floor(0): key of song 0
+    counts = (count_of.gather(rules["antecedent"]), count_of.gather(rules["consequent"]))
+    weighed = rules.with_columns(count_a=counts[0], count_b=counts[1]).select(
+        antecedent=(pl.col("antecedent").cast(pl.Int64) + 1) * first,
+        antecedent_count=pl.col("count_a").cast(pl.Int64),
+        consequent=pl.col("consequent"),
+        pair_count=pl.col("count").cast(pl.Int32),
+        weight=_weight(
+            pl.col("count"), pl.col("count_a"), pl.col("count_b"), params.popularity_damping
+        ),
+    )
     if params.min_confidence > 0:
         confidence = pl.col("pair_count") / pl.col("antecedent_count")
-        rules = rules.filter(confidence >= params.min_confidence)
-    return rules
+        weighed = weighed.filter(confidence >= params.min_confidence)
+    return weighed
 
 
 def longer_rules(
@@ -120,30 +124,40 @@ def serving_order(rules: pl.DataFrame, params: MiningParams) -> tuple[pl.DataFra
     than `max_rules`, every antecedent keeps fewer, the same number for all: a song in
     three playlists loses nothing, a chart song its lightest rules.
     """
-    wanted = params.rules_per_song
-    # Only rules at least as heavy as their antecedent's wanted-th are sorted: few, for
-    # most rules (pairs of rare songs with popular ones) are far below it.
+    ordered = _heaviest_first(rules, params.rules_per_song)
+    per_antecedent = ordered.group_by("antecedent").len()["len"].to_numpy()
+    per_song = rules_per_song(per_antecedent, params.rules_per_song, params.max_rules)
+    return ordered.filter(pl.col("place") < per_song).drop("place"), per_song
+
+
+def heaviest_rules(rules: pl.DataFrame, per_song: int) -> pl.DataFrame:
+    """Each antecedent's `per_song` heaviest rules, in serving order (as `serving_order`)."""
+    return _heaviest_first(rules, per_song).filter(pl.col("place") < per_song).drop("place")
+
+
+def _heaviest_first(rules: pl.DataFrame, wanted: int) -> pl.DataFrame:
+    """The rules at least as heavy as their antecedent's `wanted`-th, in serving order,
+    each with its place in its antecedent's list."""
+    # Only these are sorted: few, for most rules (pairs of rare songs with popular ones)
+    # are far below it.
     cut = pl.col("weight").top_k(wanted).min().over("antecedent")
-    ordered = (
+    return (
         rules.filter(pl.col("weight") >= cut)
         .sort(["antecedent", "weight", "consequent"], descending=[False, True, False])
         .with_columns(place=pl.int_range(pl.len(), dtype=pl.Int64).over("antecedent"))
     )
-    per_song = _rules_per_song(ordered["place"], wanted, params.max_rules)
-    kept = ordered.filter(pl.col("place") < per_song).drop("place")
-    return kept, per_song
 
 
-def _rules_per_song(place: pl.Series, wanted: int, max_rules: int) -> int:
-    """The largest n <= wanted such that keeping n rules per antecedent (those at place
-    < n) stays within max_rules."""
-    sizes = place.filter(place < wanted).value_counts().sort("place")["count"]
-    within = int((sizes.cum_sum() <= max_rules).sum())
-    if within == len(sizes):
-        return wanted
+def rules_per_song(rules_by_song: np.ndarray, wanted: int, max_rules: int) -> int:
+    """The largest n <= wanted such that keeping n rules per song, of the rules each song
+    has (`rules_by_song`), stays within max_rules."""
+    capped = np.minimum(rules_by_song, wanted)
+    # having[n]: songs with more than n rules, each of which keeping n + 1 adds a rule
+    having = np.bincount(capped, minlength=wanted + 1)[::-1].cumsum()[::-1][1:]
+    within = int((np.cumsum(having) <= max_rules).sum())
     if within == 0:
         raise MiningError(
-            f"{sizes[0]} songs have rules, more than RECSYS_MAX_RULES ({max_rules}): raise "
+            f"{having[0]} songs have rules, more than RECSYS_MAX_RULES ({max_rules}): raise "
             "it, or RECSYS_MIN_PAIR_COUNT"
         )
     return within
