@@ -642,9 +642,7 @@ def default_model_figures() -> tuple[dict[str, str], dict[str, str]]:
     ]
     (model,) = [
         row
-        for table in markdown_tables(
-            markdown_section(results, "Default training")
-        )
+        for table in markdown_tables(markdown_section(results, "Default training"))
         for row in table
         if row.get("dataset") == "ds1"
     ]
